@@ -33,7 +33,10 @@ export const metricsSchema = z
     macroF1: z.number(),
     weightedF1: z.number().optional(),
     perClass: z
-      .record(z.string(), z.object({ precision: z.number(), recall: z.number(), f1: z.number(), support: z.number() }))
+      .record(
+        z.string(),
+        z.object({ precision: z.number(), recall: z.number(), f1: z.number(), support: z.number() }),
+      )
       .optional(),
   })
   .passthrough();

@@ -1,0 +1,84 @@
+export interface ClassMetrics {
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
+
+export interface EvalMetrics {
+  n: number;
+  accuracy: number;
+  macroF1: number;
+  weightedF1: number;
+  classes: string[];
+  perClass: Record<string, ClassMetrics>;
+  /** confusion[true][predicted] */
+  confusion: number[][];
+}
+
+/** Accuracy, per-class precision/recall/F1 and the confusion matrix, as scikit-learn defines them. */
+export function computeMetrics(
+  classes: readonly string[],
+  truth: readonly number[],
+  predicted: readonly number[],
+): EvalMetrics {
+  if (truth.length !== predicted.length) throw new Error("truth and predictions differ in length");
+  const k = classes.length;
+  const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  let correct = 0;
+  truth.forEach((t, i) => {
+    const p = predicted[i] as number;
+    (confusion[t] as number[])[p] = ((confusion[t] as number[])[p] as number) + 1;
+    if (t === p) correct++;
+  });
+  const perClass: Record<string, ClassMetrics> = {};
+  let macro = 0;
+  let weighted = 0;
+  classes.forEach((name, c) => {
+    const tp = (confusion[c] as number[])[c] as number;
+    const support = (confusion[c] as number[]).reduce((a, b) => a + b, 0);
+    const predictedC = confusion.reduce((a, row) => a + (row[c] as number), 0);
+    const precision = predictedC ? tp / predictedC : 0;
+    const recall = support ? tp / support : 0;
+    const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
+    perClass[name] = { precision, recall, f1, support };
+    macro += f1;
+    weighted += f1 * support;
+  });
+  const n = truth.length;
+  return {
+    n,
+    accuracy: n ? correct / n : 0,
+    macroF1: k ? macro / k : 0,
+    weightedF1: n ? weighted / n : 0,
+    classes: [...classes],
+    perClass,
+    confusion,
+  };
+}
+
+/** Expected calibration error over equal-width confidence bins (top-1 confidence vs accuracy). */
+export function expectedCalibrationError(
+  confidences: readonly number[],
+  correct: readonly boolean[],
+  bins = 15,
+) {
+  const count = new Array<number>(bins).fill(0);
+  const conf = new Array<number>(bins).fill(0);
+  const acc = new Array<number>(bins).fill(0);
+  confidences.forEach((c, i) => {
+    const b = Math.min(bins - 1, Math.floor(c * bins));
+    count[b] = (count[b] as number) + 1;
+    conf[b] = (conf[b] as number) + c;
+    acc[b] = (acc[b] as number) + (correct[i] ? 1 : 0);
+  });
+  const n = confidences.length || 1;
+  let ece = 0;
+  const diagram = count.map((m, b) => {
+    const meanConf = m ? (conf[b] as number) / m : 0;
+    const accuracy = m ? (acc[b] as number) / m : 0;
+    ece += (m / n) * Math.abs(accuracy - meanConf);
+    return { lower: b / bins, upper: (b + 1) / bins, count: m, confidence: meanConf, accuracy };
+  });
+  return { ece, bins: diagram };
+}
