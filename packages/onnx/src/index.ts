@@ -1,0 +1,15 @@
+export { type Attribute, float, floats, int, ints, str } from "./attributes";
+export {
+  type GraphBuilderOptions,
+  type InitializerInfo,
+  type NodeInfo,
+  OnnxGraphBuilder,
+} from "./graph-builder";
+export { DataType, type ElemType, IR_VERSION, OPSET, onnx } from "./proto";
+export type { Dim, ValueInfo } from "./tensors";
+export {
+  buildTinyClassifier,
+  type TinyClassifierOptions,
+  type TinyClassifierWeights,
+  tinyClassifierWeights,
+} from "./tiny-classifier";
