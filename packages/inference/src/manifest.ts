@@ -70,7 +70,7 @@ export class ManifestError extends Error {
 
 /** The manifest of `model.onnx` is `model.json` beside it. */
 export function manifestPathFor(modelPath: string): string {
-  return modelPath.replace(/\.onnx$/i, "") + ".json";
+  return `${modelPath.replace(/\.onnx$/i, "")}.json`;
 }
 
 export async function readManifest(manifestPath: string): Promise<ModelManifest> {

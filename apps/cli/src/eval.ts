@@ -1,0 +1,132 @@
+import { parseArgs } from "node:util";
+import { computeMetrics, expectedCalibrationError, listImageFolder } from "@garbage/inference";
+import { commonArgs, openClassifier, UsageError, userPath } from "./options.js";
+import { createProgress } from "./progress.js";
+import { writeReport } from "./report.js";
+import { classifyFiles } from "./run-images.js";
+
+export const evalHelp = `usage: garbage eval --data <imagefolder> [--json] [--model path] [--report dir]
+           [--threads n] [--batch 16] [--provider cpu|cuda] [--tta] [--quiet]
+
+Evaluates the model on a folder laid out <class>/<image>: accuracy, macro and weighted F1, per-class
+precision/recall/F1 and the confusion matrix. With --json, stdout holds exactly one JSON object.`;
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...commonArgs, data: { type: "string" }, report: { type: "string" } },
+  });
+  if (values.help) {
+    console.log(evalHelp);
+    return 0;
+  }
+  if (!values.data) throw new UsageError(`--data is required\n\n${evalHelp}`);
+  const classifier = await openClassifier(values);
+  const classes = classifier.classes;
+  let items: Awaited<ReturnType<typeof listImageFolder>>;
+  try {
+    items = await listImageFolder(userPath(values.data), classes);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const unknown = [...new Set(items.filter((i) => i.label < 0).map((i) => i.folder))];
+  if (unknown.length)
+    console.error(`warning: skipping folders that are not model classes: ${unknown.join(", ")}`);
+  const known = items.filter((i) => i.label >= 0);
+  if (known.length === 0)
+    throw new UsageError(`no images of the model's classes (${classes.join(", ")}) under ${values.data}`);
+
+  const started = performance.now();
+  const outcomes = await classifyFiles(
+    classifier,
+    known.map((i) => i.file),
+    {
+      batch: Number(values.batch ?? 16),
+      topK: 3,
+      progress: createProgress(known.length, "eval", values.quiet),
+    },
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await classifier.close();
+
+  const truth: number[] = [];
+  const predicted: number[] = [];
+  const confidences: number[] = [];
+  const unreadable: { file: string; error: string }[] = [];
+  const predictions = outcomes.map((o, i) => {
+    const item = known[i] as (typeof known)[number];
+    if (!o.ok) {
+      unreadable.push({ file: item.file, error: `${o.error.code}: ${o.error.message}` });
+      console.error(`warning: unreadable ${item.file}: ${o.error.message}`);
+      return null;
+    }
+    truth.push(item.label);
+    predicted.push(classes.indexOf(o.label));
+    confidences.push(o.confidence);
+    return { file: item.file, truth: classes[item.label] as string, ...o };
+  });
+  const metrics = computeMetrics(classes, truth, predicted);
+  const calibration = expectedCalibrationError(
+    confidences,
+    truth.map((t, i) => t === predicted[i]),
+  );
+  const result = {
+    ...metrics,
+    ece: calibration.ece,
+    unreadable: unreadable.length,
+    unreadableFiles: unreadable,
+    model: {
+      name: classifier.manifest.name,
+      version: classifier.manifest.version,
+      sha256: classifier.manifest.sha256,
+    },
+    tta: values.tta ?? false,
+    seconds,
+    imagesPerSecond: known.length / seconds,
+  };
+  if (values.report) {
+    const dir = userPath(values.report);
+    await writeReport(dir, {
+      metrics: result,
+      calibration,
+      predictions: predictions.filter((p) => p !== null),
+    });
+    console.error(`report written to ${dir}`);
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else console.log(formatMetrics(result));
+  console.error(
+    `${known.length} images in ${seconds.toFixed(1)} s (${result.imagesPerSecond.toFixed(1)} images/s)`,
+  );
+  return 0;
+}
+
+function formatMetrics(m: ReturnType<typeof computeMetrics> & { unreadable: number; ece: number }): string {
+  const f = (x: number) => x.toFixed(4);
+  const lines = [
+    `images      ${m.n}${m.unreadable ? ` (+${m.unreadable} unreadable)` : ""}`,
+    `accuracy    ${f(m.accuracy)}`,
+    `macro F1    ${f(m.macroF1)}`,
+    `weighted F1 ${f(m.weightedF1)}`,
+    `ECE         ${f(m.ece)}`,
+    "",
+    `${"class".padEnd(12)} precision  recall     f1  support`,
+  ];
+  for (const c of m.classes) {
+    const p = m.perClass[c];
+    if (p)
+      lines.push(
+        `${c.padEnd(12)} ${f(p.precision).padStart(9)} ${f(p.recall).padStart(7)} ${f(p.f1).padStart(6)} ${String(p.support).padStart(8)}`,
+      );
+  }
+  const w = Math.max(...m.classes.map((c) => c.length), 5);
+  lines.push(
+    "",
+    `confusion (rows: true, columns: predicted)`,
+    `${"".padEnd(w)} ${m.classes.map((c) => c.slice(0, 6).padStart(6)).join(" ")}`,
+  );
+  m.confusion.forEach((row, i) => {
+    lines.push(`${(m.classes[i] as string).padEnd(w)} ${row.map((v) => String(v).padStart(6)).join(" ")}`);
+  });
+  return lines.join("\n");
+}

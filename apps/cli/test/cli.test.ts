@@ -1,0 +1,144 @@
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { buildTinyClassifier } from "@garbage/onnx";
+import sharp from "sharp";
+import { beforeAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const main = path.resolve(import.meta.dirname, "../src/main.ts");
+let dir: string;
+let model: string;
+
+function cli(...args: string[]) {
+  return run(process.execPath, ["--import", "tsx", main, ...args], {
+    cwd: path.resolve(import.meta.dirname, "../../.."),
+    env: { ...process.env, INIT_CWD: dir },
+  });
+}
+
+const png = (r: number, g: number, b: number) =>
+  sharp({ create: { width: 24, height: 18, channels: 3, background: { r, g, b } } })
+    .png()
+    .toBuffer();
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "cli-"));
+  const bytes = buildTinyClassifier({ classes: 3, width: 8, height: 8, seed: 1 });
+  model = path.join(dir, "tiny.onnx");
+  await writeFile(model, bytes);
+  await writeFile(
+    path.join(dir, "tiny.json"),
+    JSON.stringify({
+      name: "tiny",
+      version: "1",
+      file: "tiny.onnx",
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+      classes: ["red", "green", "blue"],
+      input: {
+        width: 8,
+        height: 8,
+        channelOrder: "RGB",
+        scale: 1 / 255,
+        mean: [0.5, 0.5, 0.5],
+        std: [0.5, 0.5, 0.5],
+      },
+    }),
+  );
+  // An ImageFolder with one mistake planted: a blue image filed under red.
+  const layout: Record<string, [number, number, number][]> = {
+    red: [
+      [250, 0, 0],
+      [230, 20, 20],
+      [0, 0, 250],
+    ],
+    green: [
+      [0, 250, 0],
+      [20, 230, 20],
+    ],
+    blue: [[0, 0, 250]],
+  };
+  for (const [cls, colours] of Object.entries(layout)) {
+    await mkdir(path.join(dir, "data", cls, "nested"), { recursive: true });
+    for (const [i, c] of colours.entries())
+      await writeFile(path.join(dir, "data", cls, i === 0 ? "nested" : "", `${i}.png`), await png(...c));
+  }
+  await writeFile(path.join(dir, "data", "green", "broken.jpg"), Buffer.from("not a jpeg"));
+});
+
+describe("garbage CLI", () => {
+  it("classify --json prints exactly one JSON array and recurses into folders", async () => {
+    const { stdout, stderr } = await cli("classify", "data", "--json", "--model", "tiny.onnx", "--top", "2");
+    const rows = JSON.parse(stdout) as { file: string; label: string | null; top: unknown[] }[];
+    expect(rows).toHaveLength(7);
+    const byFile = Object.fromEntries(rows.map((r) => [r.file, r]));
+    expect(byFile["data/red/nested/0.png"]?.label).toBe("red");
+    expect(byFile["data/red/2.png"]?.label).toBe("blue");
+    expect(byFile["data/green/1.png"]?.top).toHaveLength(2);
+    expect(byFile["data/green/broken.jpg"]?.label).toBeNull();
+    expect(stderr).toMatch(/broken\.jpg/);
+  });
+
+  it("classify prints top-k lines and a per-class summary", async () => {
+    const { stdout } = await cli("classify", "data/red", "data/blue/nested/0.png", "--model", "tiny.onnx");
+    expect(stdout).toMatch(/data\/red\/1\.png\tred \d+\.\d%\t/);
+    expect(stdout).toMatch(/4 classified, 0 failed/);
+    expect(stdout).toMatch(/red\s+2\s+50\.0%/);
+    expect(stdout).toMatch(/blue\s+2\s+50\.0%/);
+  });
+
+  it("eval --json reports metrics, counts unreadable images and writes a report", async () => {
+    const { stdout } = await cli(
+      "eval",
+      "--data",
+      "data",
+      "--json",
+      "--model",
+      "tiny.onnx",
+      "--report",
+      "report",
+    );
+    const m = JSON.parse(stdout);
+    expect(m.n).toBe(6);
+    expect(m.unreadable).toBe(1);
+    expect(m.accuracy).toBeCloseTo(5 / 6, 6);
+    expect(m.classes).toEqual(["red", "green", "blue"]);
+    expect(m.confusion).toEqual([
+      [2, 0, 1],
+      [0, 2, 0],
+      [0, 0, 1],
+    ]);
+    expect(m.perClass.blue).toEqual({ precision: 0.5, recall: 1, f1: 2 / 3, support: 1 });
+    for (const f of [
+      "index.html",
+      "confusion.png",
+      "reliability.png",
+      "metrics.json",
+      "predictions.csv",
+      "thumbs/0.jpg",
+    ]) {
+      expect((await stat(path.join(dir, "report", f))).size, f).toBeGreaterThan(0);
+    }
+    const html = await readFile(path.join(dir, "report", "index.html"), "utf8");
+    expect(html).toMatch(/<b>red<\/b> &rarr; blue/);
+  });
+
+  it("rejects bad usage with exit code 2 and a message", async () => {
+    const err = await cli("classify", "--model", "tiny.onnx").catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect((err as { code: number }).code).toBe(2);
+    expect((err as { stderr: string }).stderr).toMatch(/no images given/);
+    const err2 = await cli("eval", "--data", "nowhere", "--model", "tiny.onnx").catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect((err2 as { code: number }).code).toBe(2);
+    const err3 = await cli("classify", "data", "--top", "zero", "--model", "tiny.onnx").catch(
+      (e: { code: number }) => e,
+    );
+    expect((err3 as { code: number }).code).toBe(2);
+  });
+});
