@@ -1,0 +1,168 @@
+import { and, asc, eq, isNotNull, sql } from "drizzle-orm";
+import type { DbOrTx } from "./client";
+import { type RecordResultsOutcome, type RollupRow, recordResults, updateRollup } from "./record-results";
+import { batches } from "./schema/batches";
+import { images } from "./schema/images";
+
+export type Batch = typeof batches.$inferSelect;
+export type Image = typeof images.$inferSelect;
+
+export interface NewImage {
+  /** Defaults to a random uuid; the API picks it up front so it can name the storage key after it. */
+  id?: string;
+  /** Position in the upload, 0-based, unique within the batch. */
+  index: number;
+  filename?: string | null;
+  /** Null for an upload that was rejected before storage; `rejected` must then be set. */
+  storageKey: string | null;
+  bytes: number;
+  sha256?: string | null;
+  contentType?: string | null;
+  /** Recorded as a failed result in the same transaction, so the batch still adds up. */
+  rejected?: { code: string; message: string };
+}
+
+export interface CreateBatchInput {
+  id?: string;
+  idempotencyKey?: string | null;
+  site?: string | null;
+  line?: string | null;
+  camera?: string | null;
+  capturedAt?: Date | null;
+  images: readonly NewImage[];
+}
+
+export interface CreateBatchOutcome {
+  batch: Batch;
+  /** False when the idempotency key already belonged to a batch; nothing was written then. */
+  created: boolean;
+  images: Pick<Image, "id" | "index" | "storageKey">[];
+  rejected?: RecordResultsOutcome;
+}
+
+const IMAGE_INSERT_CHUNK = 1_000;
+
+/**
+ * Inserts the batch and all its image rows in one transaction (a savepoint when `db` is already a
+ * transaction). With an idempotency key, `insert ... on conflict do nothing` makes a concurrent second
+ * creator wait for the first and then return the first's batch instead of failing or duplicating it.
+ */
+export async function createBatch(db: DbOrTx, input: CreateBatchInput): Promise<CreateBatchOutcome> {
+  if (input.images.length === 0) throw new TypeError("a batch needs at least one image");
+  return db.transaction(async (tx) => {
+    const values = {
+      ...(input.id ? { id: input.id } : {}),
+      total: input.images.length,
+      site: input.site ?? null,
+      line: input.line ?? null,
+      camera: input.camera ?? null,
+      capturedAt: input.capturedAt ?? null,
+      idempotencyKey: input.idempotencyKey ?? null,
+    };
+    const [batch] = await tx
+      .insert(batches)
+      .values(values)
+      .onConflictDoNothing({ target: batches.idempotencyKey })
+      .returning();
+    if (!batch) {
+      const existing = await getBatchByIdempotencyKey(tx, input.idempotencyKey ?? "");
+      if (!existing) throw new Error("idempotency conflict but no batch found for the key");
+      return { batch: existing, created: false, images: await listQueueableImages(tx, existing.id) };
+    }
+
+    const capturedAt = batch.capturedAt ?? batch.createdAt;
+    const rows = input.images.map((image) => ({
+      ...(image.id ? { id: image.id } : {}),
+      batchId: batch.id,
+      index: image.index,
+      filename: image.filename ?? null,
+      storageKey: image.rejected ? null : image.storageKey,
+      bytes: image.bytes,
+      sha256: image.sha256 ?? null,
+      contentType: image.contentType ?? null,
+      site: batch.site,
+      line: batch.line,
+      capturedAt,
+    }));
+    const inserted: CreateBatchOutcome["images"] = [];
+    for (let i = 0; i < rows.length; i += IMAGE_INSERT_CHUNK) {
+      const chunk = await tx
+        .insert(images)
+        .values(rows.slice(i, i + IMAGE_INSERT_CHUNK))
+        .returning({ id: images.id, index: images.index, storageKey: images.storageKey });
+      inserted.push(...chunk);
+    }
+    inserted.sort((a, b) => a.index - b.index);
+
+    const idByIndex = new Map(inserted.map((row) => [row.index, row.id]));
+    const failures = input.images.flatMap((image) =>
+      image.rejected ? [{ imageId: idByIndex.get(image.index) as string, image }] : [],
+    );
+    let rejected: RecordResultsOutcome | undefined;
+    if (failures.length > 0) {
+      rejected = await recordResults(
+        tx,
+        failures.map(({ imageId, image }) => ({
+          imageId,
+          status: "failed" as const,
+          errorCode: image.rejected?.code ?? "rejected",
+          errorMessage: image.rejected?.message ?? null,
+        })),
+      );
+    }
+    const [fresh] = await tx.select().from(batches).where(eq(batches.id, batch.id));
+    return {
+      batch: fresh ?? batch,
+      created: true,
+      images: inserted.filter((row) => row.storageKey !== null),
+      ...(rejected ? { rejected } : {}),
+    };
+  });
+}
+
+export async function getBatch(db: DbOrTx, id: string): Promise<Batch | null> {
+  const [batch] = await db.select().from(batches).where(eq(batches.id, id));
+  return batch ?? null;
+}
+
+export async function getBatchByIdempotencyKey(db: DbOrTx, key: string): Promise<Batch | null> {
+  const [batch] = await db.select().from(batches).where(eq(batches.idempotencyKey, key));
+  return batch ?? null;
+}
+
+/** Images that go to the queue, in upload order: chunking by position keeps job ids deterministic. */
+export async function listQueueableImages(
+  db: DbOrTx,
+  batchId: string,
+): Promise<Pick<Image, "id" | "index" | "storageKey">[]> {
+  return db
+    .select({ id: images.id, index: images.index, storageKey: images.storageKey })
+    .from(images)
+    .where(and(eq(images.batchId, batchId), isNotNull(images.storageKey)))
+    .orderBy(asc(images.index));
+}
+
+export async function markBatchEnqueued(db: DbOrTx, id: string): Promise<void> {
+  await db
+    .update(batches)
+    .set({ enqueuedAt: sql`coalesce(${batches.enqueuedAt}, now())` })
+    .where(eq(batches.id, id));
+}
+
+/**
+ * Compensation for a submission that could not be enqueued. Cascades to images and results and takes the
+ * batch's results back out of the rollup, so stats keep equalling the sum of results.
+ */
+export async function deleteBatch(db: DbOrTx, id: string): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const locked = await tx.execute(sql`select id from batches where id = ${id} for update`);
+    if (locked.rows.length === 0) return false;
+    const recorded = await tx.execute<RollupRow & Record<string, unknown>>(sql`
+      select r.status, r.label, r.confidence, i.site, i.line, date_trunc('minute', i.captured_at) as bucket
+      from results r join images i on i.id = r.image_id
+      where r.batch_id = ${id}`);
+    if (recorded.rows.length > 0) await updateRollup(tx, recorded.rows, -1);
+    await tx.delete(batches).where(eq(batches.id, id));
+    return true;
+  });
+}

@@ -1,0 +1,32 @@
+export {
+  type Batch,
+  type CreateBatchInput,
+  type CreateBatchOutcome,
+  createBatch,
+  deleteBatch,
+  getBatch,
+  getBatchByIdempotencyKey,
+  type Image,
+  listQueueableImages,
+  markBatchEnqueued,
+  type NewImage,
+} from "./batches";
+export {
+  type CreateDbOptions,
+  createDb,
+  type Db,
+  type DbHandle,
+  type DbOrTx,
+  pingDb,
+  type Schema,
+} from "./client";
+export { ensureDatabase, MIGRATIONS_FOLDER, migrate } from "./migrate";
+export {
+  histogramBin,
+  type RecordResultsOutcome,
+  type ResultInput,
+  recordResults,
+} from "./record-results";
+export { listResults, type ResultItem, type ResultPage } from "./results-query";
+export * from "./schema/index";
+export { getStats, type StatsBucket, type StatsQuery, type StatsResult, thresholdBins } from "./stats";

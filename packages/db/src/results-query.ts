@@ -1,0 +1,67 @@
+import { sql } from "drizzle-orm";
+import type { DbOrTx } from "./client";
+import type { TopEntry } from "./schema/results";
+
+export interface ResultItem {
+  imageId: string;
+  index: number;
+  filename: string | null;
+  /** "queued" until the worker has recorded an outcome. */
+  status: "queued" | "ok" | "failed";
+  label: string | null;
+  confidence: number | null;
+  top: TopEntry[];
+  error: { code: string; message: string | null } | null;
+}
+
+export interface ResultPage {
+  items: ResultItem[];
+  /** Image index to pass as `after` for the next page; null on the last page. */
+  nextCursor: number | null;
+}
+
+interface Row extends Record<string, unknown> {
+  image_id: string;
+  index: number;
+  filename: string | null;
+  status: "ok" | "failed" | null;
+  label: string | null;
+  confidence: number | null;
+  top: TopEntry[] | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+/**
+ * Keyset pagination over (batch_id, index), served by the images_batch_index_unique index, so late pages cost
+ * the same as the first. Every image appears, with status "queued" until it has a result.
+ */
+export async function listResults(
+  db: DbOrTx,
+  batchId: string,
+  options: { after?: number | null; limit: number },
+): Promise<ResultPage> {
+  const after = options.after ?? -1;
+  const res = await db.execute<Row>(sql`
+    select i.id as image_id, i.index, i.filename, r.status, r.label, r.confidence, r.top, r.error_code,
+      r.error_message
+    from images i left join results r on r.image_id = i.id
+    where i.batch_id = ${batchId} and i.index > ${after}
+    order by i.index
+    limit ${options.limit + 1}`);
+  const rows = res.rows.slice(0, options.limit);
+  const items = rows.map(
+    (row): ResultItem => ({
+      imageId: row.image_id,
+      index: row.index,
+      filename: row.filename,
+      status: row.status ?? "queued",
+      label: row.label,
+      confidence: row.confidence,
+      top: row.top ?? [],
+      error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
+    }),
+  );
+  const last = rows.at(-1);
+  return { items, nextCursor: res.rows.length > options.limit && last ? last.index : null };
+}

@@ -1,0 +1,39 @@
+import { sql } from "drizzle-orm";
+import { check, index, integer, pgEnum, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+
+export const batchStatus = pgEnum("batch_status", [
+  "queued",
+  "processing",
+  "completed",
+  "completed_with_errors",
+]);
+export type BatchStatus = (typeof batchStatus.enumValues)[number];
+
+export const batches = pgTable(
+  "batches",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    status: batchStatus("status").notNull().default("queued"),
+    total: integer("total").notNull(),
+    /** Images with a result, ok or failed. */
+    processed: integer("processed").notNull().default(0),
+    failed: integer("failed").notNull().default(0),
+    site: text("site"),
+    line: text("line"),
+    camera: text("camera"),
+    capturedAt: timestamp("captured_at", { withTimezone: true }),
+    // NULLs are distinct in a unique index, so batches without a key never collide.
+    idempotencyKey: text("idempotency_key").unique("batches_idempotency_key_unique"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    /** Set once every image of the batch has been handed to the queue; null means "not yet", see API README. */
+    enqueuedAt: timestamp("enqueued_at", { withTimezone: true }),
+    completedAt: timestamp("completed_at", { withTimezone: true }),
+  },
+  (t) => [
+    check(
+      "batches_counters_check",
+      sql`${t.processed} >= 0 and ${t.failed} >= 0 and ${t.failed} <= ${t.processed} and ${t.processed} <= ${t.total}`,
+    ),
+    index("batches_created_at_idx").on(t.createdAt),
+  ],
+);

@@ -1,0 +1,5 @@
+export * from "./batches";
+export * from "./class-stats";
+export * from "./image-blobs";
+export * from "./images";
+export * from "./results";
