@@ -11,6 +11,7 @@ export {
   markBatchEnqueued,
   type NewImage,
 } from "./batches";
+export { deleteBlob, getBlob, type ImageBlob, putBlob } from "./blobs";
 export {
   type CreateDbOptions,
   createDb,
