@@ -63,8 +63,10 @@ export async function classifyCommand(argv: string[]): Promise<number> {
       else console.log(`${r.file}\t${r.top.map((t) => `${t.label} ${pct(t.confidence)}`).join("\t")}`);
     }
     console.log(`\n${ok} classified, ${failed} failed`);
+    // A 1000-class ImageNet model would print a page of zeros: list every class only for small label sets.
     for (const [label, n] of counts)
-      console.log(`  ${label.padEnd(12)} ${String(n).padStart(6)}  ${ok ? pct(n / ok) : "-"}`);
+      if (n > 0 || counts.size <= 20)
+        console.log(`  ${label.padEnd(12)} ${String(n).padStart(6)}  ${ok ? pct(n / ok) : "-"}`);
   }
   console.error(
     `${files.length} images in ${seconds.toFixed(1)} s (${(files.length / seconds).toFixed(1)} images/s)`,

@@ -31,8 +31,9 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   if (provider === "cuda" && !cudaAvailable()) {
     throw new ProviderUnavailableError(
       "execution provider 'cuda' is not available: onnxruntime-node was installed without its CUDA libraries " +
-        "(this repo's .npmrc skips them). Install them with `npx onnxruntime-node-install --cuda` style steps " +
-        "(see the GPU worker Dockerfile) on a machine with CUDA 12 + cuDNN 9, or use provider 'cpu'.",
+        "(this repo's .npmrc skips them). On a CUDA 12 + cuDNN 9 machine run " +
+        "`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install` (the Dockerfile's gpu " +
+        "target does), or use provider 'cpu'.",
     );
   }
   const options: ort.InferenceSession.SessionOptions = {
