@@ -1,0 +1,86 @@
+/**
+ * Entry of the node:worker_threads thread that owns the Classifier. onnxruntime-node's session.run and the
+ * tensor fill are synchronous CPU work (a 16-image ResNet50 run blocks for ~0.7 s); here they block only this
+ * thread, so the main thread keeps renewing BullMQ locks, answering /metrics and talking to Postgres.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { type Classifier, ImageError, loadClassifier, type Pixels } from "@garbage/inference";
+import sharp from "sharp";
+import type {
+  ClassifyRequest,
+  InferenceThreadOptions,
+  ThreadMessage,
+  ThreadOutcome,
+  ThreadRequest,
+} from "./inference-protocol";
+
+const port = parentPort;
+if (!port) throw new Error("inference-thread.ts must run in a worker thread");
+const opts = workerData as InferenceThreadOptions;
+
+// Every image is decoded once, so libvips' operation cache only costs memory; and its thread pool should stay
+// within this process's CPU budget rather than default to every core of the host.
+sharp.cache(false);
+sharp.concurrency(Math.max(1, opts.threads));
+
+const send = (msg: ThreadMessage) => port.postMessage(msg);
+
+// Runs are serialised: onnxruntime's intra-op pool is sized for one run at a time. Decoding of the next
+// request is not, so it overlaps the current run (sharp works on libuv threads).
+let modelQueue: Promise<unknown> = Promise.resolve();
+
+async function handle(clf: Classifier, req: ClassifyRequest): Promise<void> {
+  const decodeStart = performance.now();
+  const decoded = await Promise.all(
+    req.images.map((bytes) => clf.decode(Buffer.from(bytes)).catch((err: unknown) => asImageError(err))),
+  );
+  const decodeMs = performance.now() - decodeStart;
+  const good = decoded.filter((d): d is Pixels => !(d instanceof ImageError));
+  const run = modelQueue.then(async () => {
+    const start = performance.now();
+    const preds = good.length > 0 ? await clf.classifyPixels(good, { topK: opts.topK ?? 3 }) : [];
+    return { preds, inferenceMs: good.length > 0 ? performance.now() - start : 0 };
+  });
+  modelQueue = run.catch(() => {});
+  const { preds, inferenceMs } = await run;
+  let next = 0;
+  const outcomes = decoded.map((d): ThreadOutcome => {
+    if (d instanceof ImageError) return { ok: false, error: { code: d.code, message: d.message } };
+    const p = preds[next++];
+    if (!p) throw new Error("classifier returned fewer predictions than images");
+    return { ok: true, label: p.label, confidence: p.confidence, top: p.top };
+  });
+  send({ type: "result", id: req.id, outcomes, decodeMs, inferenceMs, modelBatchSize: good.length });
+}
+
+function asImageError(err: unknown): ImageError {
+  if (err instanceof ImageError) return err;
+  return new ImageError("corrupt", err instanceof Error ? err.message : String(err));
+}
+
+try {
+  const clf = await loadClassifier({
+    model: opts.model,
+    provider: opts.provider,
+    threads: opts.threads,
+    maxBatch: opts.maxBatch,
+  });
+  const { name, version, sha256, classes } = clf.manifest;
+  const inFlight = new Set<Promise<void>>();
+  port.on("message", (req: ThreadRequest) => {
+    if (req.type === "close") {
+      void Promise.allSettled([...inFlight])
+        .then(() => clf.close())
+        .finally(() => port.close());
+      return;
+    }
+    const done = handle(clf, req).catch((err: unknown) =>
+      send({ type: "error", id: req.id, message: err instanceof Error ? err.message : String(err) }),
+    );
+    inFlight.add(done);
+    void done.finally(() => inFlight.delete(done));
+  });
+  send({ type: "ready", model: { name, version, sha256, classes: [...classes] } });
+} catch (err) {
+  send({ type: "fatal", message: err instanceof Error ? err.message : String(err) });
+}
