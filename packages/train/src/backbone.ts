@@ -20,6 +20,7 @@ export async function ensureFeaturesModel(dir: string, log: (s: string) => void)
   }
   const manifest = JSON.parse(await readFile(manifestFile, "utf8")) as FeaturesManifest;
   const sha256 = await sha256File(file);
-  if (sha256 !== manifest.sha256) throw new Error(`${file} does not match its manifest's sha256; delete ${dir} and rerun`);
+  if (sha256 !== manifest.sha256)
+    throw new Error(`${file} does not match its manifest's sha256; delete ${dir} and rerun`);
   return { file, sha256, input: inputSpecSchema.parse(manifest.input) };
 }

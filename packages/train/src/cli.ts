@@ -12,7 +12,14 @@ import {
 } from "@garbage/inference";
 import { ensureFeaturesModel } from "./backbone.js";
 import { extractFeatures } from "./features.js";
-import { fitStandardiser, fitTemperature, foldStandardiser, logitsOf, selectHead, standardise } from "./head-selection.js";
+import {
+  fitStandardiser,
+  fitTemperature,
+  foldStandardiser,
+  logitsOf,
+  selectHead,
+  standardise,
+} from "./head-selection.js";
 import type { View } from "./views.js";
 
 const root = path.resolve(import.meta.dirname, "../../..");
@@ -56,7 +63,9 @@ const extract = async (files: string[], view: View) => {
     onProgress: (done, total) => {
       if (performance.now() - lastLog > 10_000 || done === total) {
         lastLog = performance.now();
-        log(`  ${view}: ${done}/${total} (${(done / ((performance.now() - started) / 1000)).toFixed(1)} img/s)`);
+        log(
+          `  ${view}: ${done}/${total} (${(done / ((performance.now() - started) / 1000)).toFixed(1)} img/s)`,
+        );
       }
     },
   });
@@ -76,7 +85,10 @@ const xTrain = new Float32Array(n * d);
 parts.forEach((p, i) => {
   xTrain.set(p, i * trainFiles.length * d);
 });
-const yTrain = Int32Array.from({ length: n }, (_, i) => (trainItems[i % trainItems.length] as { label: number }).label);
+const yTrain = Int32Array.from(
+  { length: n },
+  (_, i) => (trainItems[i % trainItems.length] as { label: number }).label,
+);
 const valFeat = await extract(
   valItems.map((i) => i.file),
   "orig",
@@ -86,7 +98,9 @@ const extractSeconds = (performance.now() - t0) / 1000;
 
 // Class weights n / (k * n_c) make each class count equally in the loss (sklearn's "balanced").
 const counts = CLASSES.map((_, c) => yTrain.filter((y) => y === c).length);
-const w = values.balanced ? Float32Array.from(yTrain, (y) => n / (CLASSES.length * (counts[y] as number))) : undefined;
+const w = values.balanced
+  ? Float32Array.from(yTrain, (y) => n / (CLASSES.length * (counts[y] as number)))
+  : undefined;
 const st = fitStandardiser(xTrain, n, d);
 const train = { x: standardise(xTrain, st), y: yTrain, n, d, k: CLASSES.length, w };
 const yVal = Int32Array.from(valItems, (i) => i.label);
@@ -98,7 +112,10 @@ log(`selected lambda ${best.trial.lambda}; temperature ${temperature.toFixed(3)}
 
 const out = path.resolve(values.out);
 await mkdir(path.dirname(out), { recursive: true });
-await writeFile(`${out}.tmp`, await appendLinearHead(backbone.file, head.weight, head.bias, { outName: "logits" }));
+await writeFile(
+  `${out}.tmp`,
+  await appendLinearHead(backbone.file, head.weight, head.bias, { outName: "logits" }),
+);
 await rename(`${out}.tmp`, out);
 const name = path.basename(out, ".onnx");
 const manifest = {

@@ -19,7 +19,11 @@ export interface ExtractOptions {
  * Runs the frozen backbone over every file for one view and returns [n, d] features. Cached on disk by
  * (backbone, preprocessing, view, seed, file list), so re-running training only refits the head.
  */
-export async function extractFeatures(files: readonly string[], view: View, opts: ExtractOptions): Promise<{ x: Float32Array; d: number }> {
+export async function extractFeatures(
+  files: readonly string[],
+  view: View,
+  opts: ExtractOptions,
+): Promise<{ x: Float32Array; d: number }> {
   const key = createHash("sha256")
     .update(JSON.stringify({ model: opts.modelId, spec: opts.spec, view, seed: opts.seed, files }))
     .digest("hex")
@@ -36,7 +40,8 @@ export async function extractFeatures(files: readonly string[], view: View, opts
   const size = tensorSize(opts.spec);
   const chunks: Float32Array[] = [];
   let d = 0;
-  const render = (start: number) => Promise.all(files.slice(start, start + batch).map((f) => renderView(f, view, opts.spec, opts.seed)));
+  const render = (start: number) =>
+    Promise.all(files.slice(start, start + batch).map((f) => renderView(f, view, opts.spec, opts.seed)));
   let next = render(0);
   for (let start = 0; start < files.length; start += batch) {
     const pixels = await next;
@@ -46,7 +51,12 @@ export async function extractFeatures(files: readonly string[], view: View, opts
     pixels.forEach((p, i) => {
       writeTensor(p, opts.spec, input, i * size);
     });
-    const out = await runBatch(opts.session, input, [pixels.length, 3, opts.spec.height, opts.spec.width], opts.spec.name);
+    const out = await runBatch(
+      opts.session,
+      input,
+      [pixels.length, 3, opts.spec.height, opts.spec.width],
+      opts.spec.name,
+    );
     d = out.width;
     chunks.push(Float32Array.from(out.data));
     opts.onProgress?.(Math.min(start + batch, files.length), files.length);

@@ -61,7 +61,8 @@ export function argmaxRows(logits: Float64Array, k: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < logits.length / k; i++) {
     let best = 0;
-    for (let c = 1; c < k; c++) if ((logits[i * k + c] as number) > (logits[i * k + best] as number)) best = c;
+    for (let c = 1; c < k; c++)
+      if ((logits[i * k + c] as number) > (logits[i * k + best] as number)) best = c;
     out.push(best);
   }
   return out;
@@ -105,7 +106,13 @@ export interface Trial {
  * Fits the head for each lambda (largest first, each warm-started from the previous) and keeps the one
  * with the best validation accuracy, then macro-F1, then the larger lambda (simpler model) on ties.
  */
-export function selectHead(train: Dataset, val: Dataset, classes: readonly string[], lambdas: readonly number[], log: (s: string) => void) {
+export function selectHead(
+  train: Dataset,
+  val: Dataset,
+  classes: readonly string[],
+  lambdas: readonly number[],
+  log: (s: string) => void,
+) {
   const sorted = [...lambdas].sort((a, b) => b - a);
   let best: { head: Head; trial: Trial } | null = null;
   const trials: Trial[] = [];
@@ -132,7 +139,8 @@ export function selectHead(train: Dataset, val: Dataset, classes: readonly strin
     const better =
       !best ||
       trial.valAccuracy > best.trial.valAccuracy + 1e-9 ||
-      (Math.abs(trial.valAccuracy - best.trial.valAccuracy) < 1e-9 && trial.valMacroF1 > best.trial.valMacroF1 + 1e-9);
+      (Math.abs(trial.valAccuracy - best.trial.valAccuracy) < 1e-9 &&
+        trial.valMacroF1 > best.trial.valMacroF1 + 1e-9);
     if (better) best = { head: fit, trial };
   }
   if (!best) throw new Error("no lambda given");

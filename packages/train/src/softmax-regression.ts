@@ -20,7 +20,12 @@ export interface Head {
 }
 
 /** Mean weighted cross-entropy + lambda/2 * ||W||^2 (bias unpenalised), and its gradient. */
-export function lossAndGradient(data: Dataset, params: Float64Array, lambda: number, grad: Float64Array): number {
+export function lossAndGradient(
+  data: Dataset,
+  params: Float64Array,
+  lambda: number,
+  grad: Float64Array,
+): number {
   const { x, y, n, d, k, w } = data;
   grad.fill(0);
   const logits = new Float64Array(k);
@@ -44,7 +49,7 @@ export function lossAndGradient(data: Dataset, params: Float64Array, lambda: num
       z += logits[c] as number;
     }
     const yi = y[i] as number;
-    loss -= wi * (Math.log((logits[yi] as number) / z));
+    loss -= wi * Math.log((logits[yi] as number) / z);
     for (let c = 0; c < k; c++) {
       const g = wi * ((logits[c] as number) / z - (c === yi ? 1 : 0));
       if (g === 0) continue;
@@ -108,7 +113,11 @@ export function fitSoftmax(data: Dataset, opts: FitOptions): Head & { loss: numb
       for (let j = 0; j < size; j++) q[j] = (q[j] as number) - a * (yi[j] as number);
     }
     const last = s.length - 1;
-    const gamma = last >= 0 ? dot(s[last] as Float64Array, yv[last] as Float64Array) / dot(yv[last] as Float64Array, yv[last] as Float64Array) : 1 / Math.max(1, Math.sqrt(dot(g, g)));
+    const gamma =
+      last >= 0
+        ? dot(s[last] as Float64Array, yv[last] as Float64Array) /
+          dot(yv[last] as Float64Array, yv[last] as Float64Array)
+        : 1 / Math.max(1, Math.sqrt(dot(g, g)));
     for (let j = 0; j < size; j++) q[j] = (q[j] as number) * gamma;
     for (let i = 0; i < s.length; i++) {
       const rho = 1 / dot(yv[i] as Float64Array, s[i] as Float64Array);
@@ -151,5 +160,10 @@ export function fitSoftmax(data: Dataset, opts: FitOptions): Head & { loss: numb
     f = fNew;
     if (Math.sqrt(dot(g, g)) < tol || improvement < tol * 1e-3) break;
   }
-  return { weight: Float32Array.from(x.subarray(0, k * d)), bias: Float32Array.from(x.subarray(k * d)), loss: f, iterations: iter };
+  return {
+    weight: Float32Array.from(x.subarray(0, k * d)),
+    bias: Float32Array.from(x.subarray(k * d)),
+    loss: f,
+    iterations: iter,
+  };
 }

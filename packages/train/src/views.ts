@@ -1,5 +1,5 @@
-import sharp from "sharp";
 import { decodeImage, flipPixels, type InputSpec, type Pixels } from "@garbage/inference";
+import sharp from "sharp";
 
 /** A deterministic augmentation: same name, same pixels, on every machine and run. */
 export type View = "orig" | "flip" | `crop${number}`;
@@ -43,7 +43,12 @@ export async function renderView(file: string, view: View, spec: InputSpec, seed
     const cw = Math.round(Math.sqrt(area * ratio));
     const ch = Math.round(Math.sqrt(area / ratio));
     if (cw <= w && ch <= h && cw > 0 && ch > 0) {
-      box = { left: Math.floor(rand() * (w - cw + 1)), top: Math.floor(rand() * (h - ch + 1)), width: cw, height: ch };
+      box = {
+        left: Math.floor(rand() * (w - cw + 1)),
+        top: Math.floor(rand() * (h - ch + 1)),
+        width: cw,
+        height: ch,
+      };
       break;
     }
   }

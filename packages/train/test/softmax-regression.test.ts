@@ -31,7 +31,8 @@ describe("softmax regression", () => {
       const p2 = Float64Array.from(params);
       p1[i] = (p1[i] as number) + h;
       p2[i] = (p2[i] as number) - h;
-      const numeric = (lossAndGradient(data, p1, 0.1, scratch) - lossAndGradient(data, p2, 0.1, scratch)) / (2 * h);
+      const numeric =
+        (lossAndGradient(data, p1, 0.1, scratch) - lossAndGradient(data, p2, 0.1, scratch)) / (2 * h);
       expect(grad[i]).toBeCloseTo(numeric, 6);
     }
   });
