@@ -45,6 +45,11 @@ export interface EnqueueOptions {
   chunkSize?: number;
   /** Stamped on images that have no enqueuedAt yet; defaults to now. */
   enqueuedAt?: number;
+  /**
+   * Reject after this long (default 10 s). BullMQ waits indefinitely for a connection that never became ready;
+   * a producer answering an HTTP request must not. The add may still land later; it is idempotent.
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -70,6 +75,18 @@ export async function enqueueBatch(
     const jobId = chunkJobId(batchId, start / chunkSize);
     jobs.push({ name: CLASSIFY_JOB_NAME, data: { batchId, images: chunk }, opts: { jobId } });
   }
-  if (jobs.length > 0) await queue.addBulk(jobs);
+  if (jobs.length > 0) await withTimeout(queue.addBulk(jobs), options.timeoutMs ?? 10_000);
   return { jobIds: jobs.map((job) => job.opts.jobId) };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`enqueue timed out after ${ms} ms (is Redis reachable?)`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -67,6 +67,24 @@ describe("enqueueBatch", () => {
   });
 });
 
+describe("unreachable Redis", () => {
+  it("fails enqueue and depth within their timeouts instead of hanging", async () => {
+    const dead = createRedis("redis://127.0.0.1:1", { forWorker: false });
+    const deadQueue = createQueue(dead, `test-${randomUUID()}`);
+    try {
+      const started = Date.now();
+      await expect(enqueueBatch(deadQueue, randomUUID(), images(2), { timeoutMs: 300 })).rejects.toThrow(
+        /timed out/,
+      );
+      await expect(queueDepth(deadQueue, 300)).rejects.toThrow(/timed out/);
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      await deadQueue.close().catch(() => {});
+      dead.disconnect();
+    }
+  });
+});
+
 describe("redis helpers", () => {
   it("pings a live Redis and reports an unreachable one without hanging", async () => {
     expect(await pingRedis(redis)).toBe(true);
