@@ -1,0 +1,108 @@
+import { type DbOrTx, type ResultInput, recordResults } from "@garbage/db";
+import type { ClassifyJobImage } from "@garbage/queue";
+import type { BatchClassification } from "./inference-client";
+import type { ModelInfo, ThreadOutcome } from "./inference-protocol";
+import type { WorkerMetrics } from "./metrics";
+
+/** One image on its way through a model batch. */
+export interface BatchItem {
+  batchId: string;
+  image: ClassifyJobImage;
+  /** Encoded bytes, or the reason there are none (recorded as failed without involving the model). */
+  source: { bytes: Uint8Array } | { error: { code: string; message: string } };
+  /** Epoch ms when the job attempt carrying the image started; queue wait ends here. */
+  startedAt: number;
+}
+
+export interface BatchRunnerDeps {
+  db: DbOrTx;
+  inference: {
+    readonly model: ModelInfo;
+    classify(images: readonly Uint8Array[]): Promise<BatchClassification>;
+  };
+  metrics?: WorkerMetrics;
+}
+
+/**
+ * The micro-batcher's `run`: one inference request (one session.run) for the images of the batch that have
+ * bytes, then every outcome of the batch, good, undecodable or missing, in ONE recordResults transaction.
+ * Any throw (inference thread lost, database down) fails all items, so every job involved is retried;
+ * recordResults' per-image idempotency makes the replay safe.
+ */
+export function createBatchRunner(deps: BatchRunnerDeps): (items: BatchItem[]) => Promise<undefined[]> {
+  const modelVersion = `${deps.inference.model.name}@${deps.inference.model.version}`;
+  const m = deps.metrics;
+
+  return async (items) => {
+    const withBytes = items.filter(
+      (it): it is BatchItem & { source: { bytes: Uint8Array } } => "bytes" in it.source,
+    );
+    const classified = withBytes.length
+      ? await deps.inference.classify(withBytes.map((it) => it.source.bytes))
+      : { outcomes: [], decodeMs: 0, inferenceMs: 0, modelBatchSize: 0 };
+    const outcomeOf = new Map<BatchItem, ThreadOutcome | undefined>(
+      withBytes.map((it, i) => [it, classified.outcomes[i]]),
+    );
+
+    const now = Date.now();
+    const rows = items.map((it): ResultInput => {
+      const enqueuedAt = it.image.enqueuedAt;
+      const timing = {
+        modelVersion,
+        queueMs: enqueuedAt ? Math.max(0, it.startedAt - enqueuedAt) : null,
+        endToEndMs: enqueuedAt ? Math.max(0, now - enqueuedAt) : null,
+      };
+      if ("error" in it.source) {
+        return {
+          imageId: it.image.id,
+          status: "failed",
+          errorCode: it.source.error.code,
+          errorMessage: it.source.error.message,
+          ...timing,
+        };
+      }
+      const outcome = outcomeOf.get(it);
+      if (!outcome) throw new Error(`inference returned no outcome for image ${it.image.id}`);
+      if (!outcome.ok) {
+        return {
+          imageId: it.image.id,
+          status: "failed",
+          errorCode: outcome.error.code,
+          errorMessage: outcome.error.message,
+          ...timing,
+        };
+      }
+      return {
+        imageId: it.image.id,
+        status: "ok",
+        label: outcome.label,
+        confidence: outcome.confidence,
+        top: outcome.top,
+        inferenceMs: classified.inferenceMs,
+        ...timing,
+      };
+    });
+
+    const recordStart = performance.now();
+    const outcome = await recordResults(deps.db, rows);
+    const recordMs = performance.now() - recordStart;
+
+    if (m) {
+      if (classified.modelBatchSize > 0) {
+        m.batches.inc();
+        m.batchSize.observe(classified.modelBatchSize);
+        m.inference.observe(classified.inferenceMs / 1000);
+      }
+      if (withBytes.length > 0) m.decode.observe(classified.decodeMs / 1000);
+      m.record.observe(recordMs / 1000);
+      m.duplicates.inc(outcome.duplicates);
+      for (const row of rows) {
+        m.images.inc({ status: row.status });
+        if (row.status === "failed") m.failures.inc({ code: row.errorCode ?? "unknown" });
+        if (row.queueMs != null) m.queueWait.observe(row.queueMs / 1000);
+        if (row.endToEndMs != null) m.endToEnd.observe(row.endToEndMs / 1000);
+      }
+    }
+    return items.map(() => undefined);
+  };
+}

@@ -1,0 +1,53 @@
+import { availableParallelism } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { DEFAULT_QUEUE_NAME } from "@garbage/queue";
+import { z } from "zod";
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
+
+// An empty variable (`FOO=` in a compose file) means "use the default", not "invalid".
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
+const int = (min: number, fallback: number) => optional(z.coerce.number().int().min(min).default(fallback));
+
+export const configSchema = z.object({
+  DATABASE_URL: z.string().min(1),
+  REDIS_URL: optional(z.string().default("redis://127.0.0.1:6379")),
+  // The API's default too (it resolves data/images against its cwd, the repo root under npm scripts).
+  STORAGE_URL: optional(z.string().default(pathToFileURL(path.join(REPO_ROOT, "data/images")).href)),
+  // BullMQ uses ':' as its key separator.
+  QUEUE_NAME: optional(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default(DEFAULT_QUEUE_NAME),
+  ),
+  MODEL_PATH: optional(z.string().default("models/garbage-resnet50.onnx")).transform((p) =>
+    path.resolve(REPO_ROOT, p),
+  ),
+  WORKER_PROVIDER: optional(z.enum(["cpu", "cuda"]).default("cpu")),
+  WORKER_THREADS: int(1, availableParallelism()),
+  BATCH_SIZE: int(1, 16),
+  BATCH_WAIT_MS: int(0, 30),
+  WORKER_CONCURRENCY: int(1, 4),
+  LOCK_DURATION_MS: int(1_000, 30_000),
+  STALLED_INTERVAL_MS: int(500, 30_000),
+  MAX_STALLED_COUNT: int(0, 1),
+  METRICS_PORT: int(0, 9464),
+  METRICS_HOST: optional(z.string().default("0.0.0.0")),
+});
+
+export type WorkerConfig = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses the environment once, at start; every problem is reported in one message. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success)
+    throw new ConfigError(`invalid worker configuration:\n${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}

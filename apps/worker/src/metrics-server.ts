@@ -1,0 +1,60 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Registry } from "prom-client";
+
+export interface Health {
+  ok: boolean;
+  [detail: string]: unknown;
+}
+
+export interface MetricsServerOptions {
+  port: number;
+  host: string;
+  registry: Registry;
+  /** Refreshes scrape-time gauges (queue depth); its failure must not fail the scrape. */
+  beforeScrape?: () => Promise<void>;
+  health: () => Promise<Health>;
+}
+
+export interface MetricsServer {
+  port: number;
+  close: () => Promise<void>;
+}
+
+/** GET /metrics (Prometheus text format) and GET /healthz (200 when ready to work, 503 otherwise). */
+export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
+  const server = createServer((req, res) => {
+    const url = req.url?.split("?")[0];
+    const reply = async () => {
+      if (req.method !== "GET") return send(405, "text/plain", "method not allowed\n");
+      if (url === "/metrics") {
+        await opts.beforeScrape?.().catch(() => {});
+        return send(200, opts.registry.contentType, await opts.registry.metrics());
+      }
+      if (url === "/healthz") {
+        const health = await opts.health();
+        return send(health.ok ? 200 : 503, "application/json", `${JSON.stringify(health)}\n`);
+      }
+      return send(404, "text/plain", "not found\n");
+    };
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { "content-type": type });
+      res.end(body);
+    };
+    reply().catch((err: unknown) => send(500, "text/plain", `${err instanceof Error ? err.message : err}\n`));
+  });
+  // A scrape must never keep a shutting-down worker alive.
+  server.keepAliveTimeout = 1_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

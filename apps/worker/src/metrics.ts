@@ -1,0 +1,98 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const LONG_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600];
+
+/**
+ * The worker's Prometheus metrics, on a registry of its own (never the global one, so tests and several
+ * workers in one process do not collide). images / batches = average model batch size.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "garbage_worker_" });
+  return {
+    registry,
+    images: new Counter({
+      name: "garbage_worker_images_processed_total",
+      help: "Images this worker finished (ok or failed), before de-duplication by the database",
+      labelNames: ["status"] as const,
+      registers: [registry],
+    }),
+    failures: new Counter({
+      name: "garbage_worker_images_failed_total",
+      help: "Images recorded as failed, by reason (decode error code, missing, invalid_key, worker_error)",
+      labelNames: ["code"] as const,
+      registers: [registry],
+    }),
+    duplicates: new Counter({
+      name: "garbage_worker_results_duplicate_total",
+      help: "Results the database already had (retried or re-delivered work); not counted twice",
+      registers: [registry],
+    }),
+    batches: new Counter({
+      name: "garbage_worker_model_batches_total",
+      help: "Model batches: session.run calls (a batch whose images all failed to decode runs none)",
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: "garbage_worker_model_batch_size",
+      help: "Images per session.run",
+      buckets: [1, 2, 4, 8, 12, 16, 24, 32, 48, 64],
+      registers: [registry],
+    }),
+    inference: new Histogram({
+      name: "garbage_worker_inference_seconds",
+      help: "Wall time of one model run (session.run of a batch)",
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    decode: new Histogram({
+      name: "garbage_worker_decode_seconds",
+      help: "Wall time to decode the images of one batch",
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    record: new Histogram({
+      name: "garbage_worker_record_seconds",
+      help: "Wall time of the recordResults transaction of one batch",
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    queueWait: new Histogram({
+      name: "garbage_worker_queue_wait_seconds",
+      help: "Per image: enqueue (API) to the start of the job attempt that processed it",
+      buckets: LONG_BUCKETS,
+      registers: [registry],
+    }),
+    endToEnd: new Histogram({
+      name: "garbage_worker_end_to_end_seconds",
+      help: "Per image: enqueue (API) to its result being written",
+      buckets: LONG_BUCKETS,
+      registers: [registry],
+    }),
+    jobs: new Counter({
+      name: "garbage_worker_jobs_total",
+      help: "Job attempts by outcome (completed, failed: will be retried unless attempts are exhausted)",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    stalled: new Counter({
+      name: "garbage_worker_jobs_stalled_total",
+      help: "Jobs this worker's stalled checker moved back to wait (their worker died or lost its lock)",
+      registers: [registry],
+    }),
+    threadRestarts: new Gauge({
+      name: "garbage_worker_inference_thread_restarts",
+      help: "Inference threads restarted after the previous one died",
+      registers: [registry],
+    }),
+    queueJobs: new Gauge({
+      name: "garbage_worker_queue_jobs",
+      help: "Jobs in the classify queue by state, read from Redis at scrape time",
+      labelNames: ["state"] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type WorkerMetrics = ReturnType<typeof createMetrics>;

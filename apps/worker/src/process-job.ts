@@ -1,0 +1,104 @@
+import { type DbOrTx, type ResultInput, recordResults, results } from "@garbage/db";
+import type { ClassifyJob } from "@garbage/queue";
+import { type ImageStore, StorageError } from "@garbage/storage";
+import { type Job, UnrecoverableError } from "bullmq";
+import { inArray } from "drizzle-orm";
+import { z } from "zod";
+import type { BatchItem } from "./classify-batch";
+
+const jobSchema = z.object({
+  batchId: z.guid(),
+  images: z
+    .array(z.object({ id: z.guid(), key: z.string().min(1), enqueuedAt: z.number().optional() }))
+    .min(1),
+});
+
+export interface JobDeps {
+  db: DbOrTx;
+  store: Pick<ImageStore, "get">;
+  /** Hands one image to the micro-batcher; resolves once its result is committed. */
+  submit: (item: BatchItem) => Promise<void>;
+}
+
+export interface JobSummary {
+  images: number;
+  /** Images that already had a result (a retry or a re-delivery after a crash) and were not redone. */
+  skipped: number;
+}
+
+/**
+ * The BullMQ processor for one chunk of a batch. Resolves once every image of the chunk has a committed
+ * result; throws (so BullMQ retries with backoff) on transient failures: storage or database errors, a lost
+ * inference thread. Problems of an image itself (undecodable, missing object) are results, not throws.
+ */
+export async function processClassifyJob(job: Job<ClassifyJob>, deps: JobDeps): Promise<JobSummary> {
+  const parsed = jobSchema.safeParse(job.data);
+  // A malformed payload will never become valid: fail the job at once instead of burning retries.
+  if (!parsed.success)
+    throw new UnrecoverableError(`invalid classify job ${job.id}: ${parsed.error.message}`);
+  const { batchId, images } = parsed.data;
+  const startedAt = job.processedOn ?? Date.now();
+
+  // Cheap insurance against redoing inference after a crash or retry; correctness does not depend on it
+  // (recordResults is idempotent), only wasted CPU does.
+  const done = await recordedImageIds(
+    deps.db,
+    images.map((img) => img.id),
+  );
+  const todo = images.filter((img) => !done.has(img.id));
+
+  const items = await Promise.all(
+    todo.map(
+      async (image): Promise<BatchItem> => ({
+        batchId,
+        image,
+        startedAt,
+        source: await fetchSource(deps.store, image.key),
+      }),
+    ),
+  );
+  const settled = await Promise.allSettled(items.map((item) => deps.submit(item)));
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failure) throw failure.reason;
+  return { images: images.length, skipped: images.length - todo.length };
+}
+
+async function fetchSource(store: Pick<ImageStore, "get">, key: string): Promise<BatchItem["source"]> {
+  try {
+    return { bytes: await store.get(key) };
+  } catch (err) {
+    // Permanent: retrying cannot make the object appear, so record it as failed and let the batch complete.
+    if (err instanceof StorageError && err.code === "not_found") {
+      return { error: { code: "missing", message: `image ${key} is not in storage` } };
+    }
+    if (err instanceof StorageError && err.code === "invalid_key") {
+      return { error: { code: "invalid_key", message: err.message } };
+    }
+    throw err;
+  }
+}
+
+async function recordedImageIds(db: DbOrTx, ids: string[]): Promise<Set<string>> {
+  const rows = await db.select({ id: results.imageId }).from(results).where(inArray(results.imageId, ids));
+  return new Set(rows.map((r) => r.id));
+}
+
+/**
+ * Called when a job has failed for good (attempts exhausted, or unrecoverable): its images that still have no
+ * result are recorded as failed with the last error, so the batch reaches a final state instead of staying
+ * "processing" forever. Best effort: if the database is what keeps failing, this fails too.
+ */
+export async function recordAbandonedJob(db: DbOrTx, job: Job<ClassifyJob>, reason: string): Promise<number> {
+  const parsed = jobSchema.safeParse(job.data);
+  if (!parsed.success) return 0;
+  const rows = parsed.data.images.map(
+    (img): ResultInput => ({
+      imageId: img.id,
+      status: "failed",
+      errorCode: "worker_error",
+      errorMessage: `gave up after ${job.attemptsMade} attempts: ${reason}`.slice(0, 1_000),
+    }),
+  );
+  const outcome = await recordResults(db, rows);
+  return outcome.inserted;
+}

@@ -1,0 +1,128 @@
+import { createDb, pingDb } from "@garbage/db";
+import { type ClassifyJob, createQueue, createRedis, pingRedis, queueDepth } from "@garbage/queue";
+import { createStore } from "@garbage/storage";
+import { Worker } from "bullmq";
+import { type BatchItem, createBatchRunner } from "./classify-batch";
+import type { WorkerConfig } from "./config";
+import { InferenceThread } from "./inference-client";
+import { log as defaultLog, errorFields, type Logger } from "./log";
+import { createMetrics } from "./metrics";
+import { startMetricsServer } from "./metrics-server";
+import { MicroBatcher } from "./micro-batcher";
+import { processClassifyJob, recordAbandonedJob } from "./process-job";
+
+export interface RunningWorker {
+  metricsPort: number;
+  model: InferenceThread["model"];
+  /** Stops taking jobs, finishes the active ones, then releases everything. Idempotent. */
+  close: () => Promise<void>;
+}
+
+/** Wires one worker process: model thread, micro-batcher, BullMQ worker, metrics endpoint. */
+export async function startWorker(config: WorkerConfig, log: Logger = defaultLog): Promise<RunningWorker> {
+  const dbHandle = createDb(config.DATABASE_URL, { max: 4 });
+  const db = dbHandle.db;
+  const store = createStore(config.STORAGE_URL, { db });
+  const metrics = createMetrics();
+
+  const inference = await InferenceThread.start({
+    model: config.MODEL_PATH,
+    provider: config.WORKER_PROVIDER,
+    threads: config.WORKER_THREADS,
+    maxBatch: config.BATCH_SIZE,
+  }).catch(async (err: unknown) => {
+    await dbHandle.close();
+    throw err;
+  });
+
+  const batcher = new MicroBatcher<BatchItem, undefined>({
+    maxSize: config.BATCH_SIZE,
+    maxWaitMs: config.BATCH_WAIT_MS,
+    // One batch in the model while the next is gathered and decoded.
+    maxInFlight: 2,
+    run: createBatchRunner({ db, inference, metrics }),
+  });
+
+  const reportRedisError = (err: Error) => log("warn", "redis error", errorFields(err));
+  const connection = createRedis(config.REDIS_URL, { forWorker: true, onError: reportRedisError });
+  const producer = createRedis(config.REDIS_URL, { forWorker: false, onError: reportRedisError });
+  const queue = createQueue(producer, config.QUEUE_NAME);
+
+  const worker = new Worker<ClassifyJob>(
+    config.QUEUE_NAME,
+    (job) => processClassifyJob(job, { db, store, submit: (item) => batcher.add(item) }),
+    {
+      connection,
+      // Several jobs active at once so small submissions share model batches and the next chunk's storage
+      // reads overlap the current run.
+      concurrency: config.WORKER_CONCURRENCY,
+      lockDuration: config.LOCK_DURATION_MS,
+      stalledInterval: config.STALLED_INTERVAL_MS,
+      maxStalledCount: config.MAX_STALLED_COUNT,
+    },
+  );
+  worker.on("error", (err) => log("error", "worker error", errorFields(err)));
+  worker.on("completed", () => metrics.jobs.inc({ outcome: "completed" }));
+  worker.on("stalled", (jobId) => {
+    metrics.stalled.inc();
+    log("warn", "stalled job moved back to wait", { jobId });
+  });
+  worker.on("failed", (job, err) => {
+    metrics.jobs.inc({ outcome: "failed" });
+    // finishedOn is only set when BullMQ moved the job to failed for good (no retry left).
+    const final = job?.finishedOn !== undefined;
+    log(final ? "error" : "warn", final ? "job failed for good" : "job failed, will retry", {
+      jobId: job?.id,
+      attemptsMade: job?.attemptsMade,
+      ...errorFields(err),
+    });
+    if (job && final) {
+      recordAbandonedJob(db, job, err.message).then(
+        (n) => log("warn", "recorded images of an abandoned job as failed", { jobId: job.id, images: n }),
+        (e: unknown) =>
+          log("error", "could not record an abandoned job", { jobId: job.id, ...errorFields(e) }),
+      );
+    }
+  });
+
+  const server = await startMetricsServer({
+    port: config.METRICS_PORT,
+    host: config.METRICS_HOST,
+    registry: metrics.registry,
+    beforeScrape: async () => {
+      metrics.threadRestarts.set(inference.restarts);
+      const depth = await queueDepth(queue);
+      for (const [state, n] of Object.entries(depth)) metrics.queueJobs.set({ state }, n);
+    },
+    health: async () => {
+      const [redis, database, storage] = await Promise.all([
+        pingRedis(producer),
+        pingDb(db),
+        store.healthy().catch(() => false),
+      ]);
+      const thread = inference.alive;
+      const ok = redis && database && storage && thread && worker.isRunning();
+      return { ok, model: inference.model, checks: { redis, database, storage, inferenceThread: thread } };
+    },
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    // worker.close() waits for active jobs, which wait on the batcher; the rest only then.
+    await worker.close();
+    await batcher.close();
+    await inference.close();
+    await server.close();
+    await queue.close();
+    await Promise.all([connection.quit().catch(() => {}), producer.quit().catch(() => {})]);
+    await dbHandle.close();
+  };
+  return {
+    metricsPort: server.port,
+    model: inference.model,
+    close: () => {
+      closing ??= close();
+      return closing;
+    },
+  };
+}

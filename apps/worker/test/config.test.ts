@@ -1,0 +1,50 @@
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, REPO_ROOT } from "../src/config";
+
+const base = { DATABASE_URL: "postgres://postgres@127.0.0.1:5432/x" };
+
+describe("loadConfig", () => {
+  it("fills documented defaults and resolves MODEL_PATH against the repo root", () => {
+    const c = loadConfig(base);
+    expect(c).toMatchObject({
+      QUEUE_NAME: "garbage-classify",
+      BATCH_SIZE: 16,
+      BATCH_WAIT_MS: 30,
+      WORKER_CONCURRENCY: 4,
+      LOCK_DURATION_MS: 30_000,
+      STALLED_INTERVAL_MS: 30_000,
+      WORKER_PROVIDER: "cpu",
+      METRICS_PORT: 9464,
+    });
+    expect(c.MODEL_PATH).toBe(path.join(REPO_ROOT, "models/garbage-resnet50.onnx"));
+    expect(c.STORAGE_URL).toBe(`file://${path.join(REPO_ROOT, "data/images")}`);
+    expect(c.WORKER_THREADS).toBeGreaterThanOrEqual(1);
+  });
+
+  it("treats empty variables as unset and coerces numbers", () => {
+    const c = loadConfig({ ...base, BATCH_SIZE: "", BATCH_WAIT_MS: "5", MODEL_PATH: "/abs/m.onnx" });
+    expect(c.BATCH_SIZE).toBe(16);
+    expect(c.BATCH_WAIT_MS).toBe(5);
+    expect(c.MODEL_PATH).toBe("/abs/m.onnx");
+  });
+
+  it("reports every invalid variable at once", () => {
+    const bad = () =>
+      loadConfig({ BATCH_SIZE: "0", WORKER_PROVIDER: "tpu", LOCK_DURATION_MS: "abc", QUEUE_NAME: "a:b" });
+    expect(bad).toThrow(ConfigError);
+    try {
+      bad();
+    } catch (err) {
+      for (const name of [
+        "DATABASE_URL",
+        "BATCH_SIZE",
+        "WORKER_PROVIDER",
+        "LOCK_DURATION_MS",
+        "QUEUE_NAME",
+      ]) {
+        expect((err as Error).message).toContain(name);
+      }
+    }
+  });
+});
