@@ -29,4 +29,4 @@ export {
   type EnqueueOptions,
   enqueueBatch,
 } from "./jobs";
-export { type CreateRedisOptions, createRedis, pingRedis } from "./redis";
+export { type CreateRedisOptions, createRedis, pingRedis, type Redis } from "./redis";

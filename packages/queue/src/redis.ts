@@ -1,5 +1,7 @@
 import { Redis } from "ioredis";
 
+export type { Redis };
+
 export interface CreateRedisOptions {
   /** Workers block on Redis and must never give up on a command; producers should fail fast instead. */
   forWorker: boolean;

@@ -1,0 +1,63 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { requestId } from "hono/request-id";
+import { Registry } from "prom-client";
+import { apiKeyAuth } from "./auth";
+import { createErrorHandler, notFound, validationHook } from "./errors";
+import { createApiMetrics } from "./metrics";
+import { batchesRoutes } from "./routes/batches";
+import { classifyRoutes } from "./routes/classify";
+import { healthRoutes } from "./routes/health";
+import { metricsRoutes } from "./routes/metrics";
+import { statsRoutes } from "./routes/stats";
+import type { AppDeps, AppEnv, Logger, RouteDeps } from "./types";
+
+export type { AppConfig } from "./config";
+export { ApiError } from "./errors";
+export type { AppDeps, Classifier, Logger } from "./types";
+
+export const consoleLogger: Logger = {
+  info: (msg, extra) => console.log(JSON.stringify({ level: "info", msg, ...extra })),
+  error: (msg, err) =>
+    console.error(
+      JSON.stringify({ level: "error", msg, err: err instanceof Error ? err.stack : String(err) }),
+    ),
+};
+
+/** Builds the HTTP app from explicit dependencies; nothing here reads the environment. */
+export function createApp(deps: AppDeps) {
+  const registry = deps.registry ?? new Registry();
+  const logger = deps.logger ?? consoleLogger;
+  const metrics = createApiMetrics(registry, deps.queue);
+  const routeDeps: RouteDeps = { ...deps, registry, logger, metrics };
+
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.use(requestId());
+  app.use(async (c, next) => {
+    const stop = metrics.requestDuration.startTimer();
+    await next();
+    stop({ method: c.req.method, route: c.req.routePath, status: String(c.res.status) });
+  });
+  app.use("/v1/*", apiKeyAuth(deps.config.apiKeys));
+
+  app.route("/", healthRoutes(routeDeps));
+  app.route("/", metricsRoutes(routeDeps));
+  app.route("/", batchesRoutes(routeDeps));
+  app.route("/", classifyRoutes(routeDeps));
+  app.route("/", statsRoutes(routeDeps));
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "garbage-sort API",
+      version: "1.0.0",
+      description: "Waste-photo classification: batch uploads, results and composition statistics.",
+    },
+  });
+
+  app.onError(createErrorHandler((msg, err) => logger.error(msg, err)));
+  app.notFound(notFound);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,24 @@
+import { OpenAPIHono, z } from "@hono/zod-openapi";
+import { validationHook } from "./errors";
+import type { AppEnv } from "./types";
+
+/** Every route module builds its router here so validation failures share one shape. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+}
+
+export const ErrorSchema = z
+  .object({
+    code: z.string().openapi({ example: "validation_error" }),
+    message: z.string(),
+    requestId: z.string(),
+    details: z.unknown().optional(),
+  })
+  .openapi("Error");
+
+export const errorResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: ErrorSchema } },
+});
+
+export const BearerSecurity = [{ bearer: [] as string[] }];

@@ -1,0 +1,94 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ApiError } from "../errors";
+import { BearerSecurity, createRouter, errorResponse } from "../router";
+import { readSingleImage } from "../single-image";
+import { sniffImageType } from "../sniff";
+import type { RouteDeps } from "../types";
+
+const Scored = z.object({ label: z.string(), confidence: z.number() });
+const Classification = z
+  .object({
+    label: z.string(),
+    confidence: z.number(),
+    top: z.array(Scored).openapi({ description: "Best three classes, most likely first" }),
+    model: z.object({ name: z.string(), version: z.string() }),
+  })
+  .openapi("Classification");
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/classify",
+  summary: "Classify one image synchronously",
+  description:
+    "multipart/form-data with one `image` part, or the raw image as the body with an image/* content type.",
+  security: BearerSecurity,
+  request: {
+    body: {
+      required: true,
+      content: {
+        "multipart/form-data": {
+          schema: {
+            type: "object",
+            required: ["image"],
+            properties: { image: { type: "string", format: "binary" } },
+          },
+        },
+        "image/*": { schema: { type: "string", format: "binary" } },
+      },
+    },
+  },
+  responses: {
+    200: { description: "Top-3 classes", content: { "application/json": { schema: Classification } } },
+    400: errorResponse("No image"),
+    401: errorResponse("Missing or wrong API key"),
+    413: errorResponse("Image too large (bytes or pixels)"),
+    415: errorResponse("Not an image"),
+    422: errorResponse("Image could not be decoded"),
+    503: errorResponse("No model loaded"),
+  },
+});
+
+// Classifier error codes (see @garbage/inference ImageError) to HTTP statuses.
+const STATUS: Record<string, ContentfulStatusCode> = {
+  too_large: 413,
+  too_many_pixels: 413,
+  unsupported_format: 415,
+  corrupt: 422,
+  unreadable: 422,
+  timeout: 503,
+};
+
+export function classifyRoutes(deps: RouteDeps) {
+  const app = createRouter();
+  app.openapi(route, async (c) => {
+    const classifier = deps.classifier;
+    if (!classifier) throw new ApiError(503, "model_unavailable", "no model is loaded in this API process");
+    const image = await readSingleImage(c.req.raw, deps.config.limits.maxFileBytes);
+    if (!sniffImageType(image)) {
+      throw new ApiError(
+        415,
+        "unsupported_format",
+        "not a supported image (jpeg, png, webp, gif, tiff, avif, heif)",
+      );
+    }
+    const stop = deps.metrics.classifyDuration.startTimer();
+    const [outcome] = await classifier.classify([image], { topK: 3 });
+    if (!outcome?.ok) {
+      stop({ outcome: "failed" });
+      const error = outcome?.error ?? { code: "corrupt", message: "no result" };
+      throw new ApiError(STATUS[error.code] ?? 422, error.code, error.message);
+    }
+    stop({ outcome: "ok" });
+    return c.json(
+      {
+        label: outcome.label,
+        confidence: outcome.confidence,
+        top: outcome.top.slice(0, 3).map(({ label, confidence }) => ({ label, confidence })),
+        model: { name: classifier.manifest.name, version: classifier.manifest.version },
+      },
+      200,
+    );
+  });
+  return app;
+}

@@ -1,0 +1,52 @@
+import type { DbOrTx } from "@garbage/db";
+import type { ClassifyQueue, Redis } from "@garbage/queue";
+import type { ImageStore } from "@garbage/storage";
+import type { Registry } from "prom-client";
+import type { AppConfig } from "./config";
+import type { ApiMetrics } from "./metrics";
+
+export interface AppEnv {
+  Variables: { requestId: string };
+}
+
+/**
+ * What the API needs of @garbage/inference: structurally compatible with its Classifier so tests can pass a
+ * real one and the API does not pull onnxruntime into code paths that never classify.
+ */
+export interface Classifier {
+  readonly manifest: { name: string; version: string };
+  classify(
+    inputs: readonly Buffer[],
+    options?: { topK?: number },
+  ): Promise<
+    Array<
+      | { ok: true; label: string; confidence: number; top: { label: string; confidence: number }[] }
+      | { ok: false; error: { code: string; message: string } }
+    >
+  >;
+}
+
+export interface Logger {
+  info(msg: string, extra?: Record<string, unknown>): void;
+  error(msg: string, err?: unknown): void;
+}
+
+export interface AppDeps {
+  db: DbOrTx;
+  store: ImageStore;
+  queue: ClassifyQueue;
+  /** The producer connection behind `queue`, pinged by /readyz. */
+  redis: Redis;
+  config: AppConfig;
+  classifier?: Classifier | null;
+  /** Metrics go here, never to prom-client's global registry; defaults to a fresh one. */
+  registry?: Registry;
+  logger?: Logger;
+}
+
+/** Dependencies as route modules see them, with defaults filled in. */
+export interface RouteDeps extends Omit<AppDeps, "registry" | "logger"> {
+  metrics: ApiMetrics;
+  registry: Registry;
+  logger: Logger;
+}

@@ -1,0 +1,121 @@
+import { createHash } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { type Classifier as InferenceClassifier, loadClassifier } from "@garbage/inference";
+import { buildTinyClassifier } from "@garbage/onnx";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { form, type Harness, json, makeApp, openHarness, png, type TestApp } from "./helpers";
+
+let h: Harness;
+let t: TestApp | undefined;
+let dir: string;
+let classifier: InferenceClassifier;
+
+beforeAll(async () => {
+  h = await openHarness();
+  dir = await mkdtemp(path.join(tmpdir(), "garbage-model-"));
+  const bytes = buildTinyClassifier({ classes: 3, width: 8, height: 8, seed: 3 });
+  await writeFile(path.join(dir, "tiny.onnx"), bytes);
+  await writeFile(
+    path.join(dir, "tiny.json"),
+    JSON.stringify({
+      name: "tiny",
+      version: "7",
+      file: "tiny.onnx",
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+      classes: ["red", "green", "blue"],
+      input: {
+        width: 8,
+        height: 8,
+        channelOrder: "RGB",
+        scale: 1 / 255,
+        mean: [0.5, 0.5, 0.5],
+        std: [0.5, 0.5, 0.5],
+      },
+    }),
+  );
+  classifier = await loadClassifier({
+    model: path.join(dir, "tiny.onnx"),
+    threads: 1,
+    limits: { maxPixels: 10_000 },
+  });
+});
+afterEach(async () => {
+  await t?.dispose();
+  t = undefined;
+});
+afterAll(async () => {
+  await classifier?.close();
+  await h?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("POST /v1/classify", () => {
+  it("answers 503 when no model is loaded", async () => {
+    t = await makeApp(h);
+    const res = await t.app.request("/v1/classify", {
+      method: "POST",
+      body: form([{ name: "image", data: await png(1, 2, 3), filename: "a.png" }]),
+    });
+    expect(res.status).toBe(503);
+    expect(await json(res)).toMatchObject({ code: "model_unavailable" });
+  });
+
+  it("classifies a multipart image and a raw body with the real classifier, top-3 first", async () => {
+    t = await makeApp(h, { classifier });
+    const multipart = await t.app.request("/v1/classify", {
+      method: "POST",
+      body: form([{ name: "image", data: await png(250, 0, 0), filename: "red.png" }]),
+    });
+    expect(multipart.status).toBe(200);
+    const red = await json<{
+      label: string;
+      confidence: number;
+      top: { label: string; confidence: number }[];
+    }>(multipart);
+    expect(red).toMatchObject({ label: "red", model: { name: "tiny", version: "7" } });
+    expect(red.top.map((s) => s.label)).toHaveLength(3);
+    expect(red.top[0]).toEqual({ label: "red", confidence: red.confidence });
+    expect(red.top.reduce((s, x) => s + x.confidence, 0)).toBeCloseTo(1, 5);
+
+    const raw = await t.app.request("/v1/classify", {
+      method: "POST",
+      headers: { "content-type": "image/png" },
+      body: new Uint8Array(await png(0, 0, 250)),
+    });
+    expect(raw.status).toBe(200);
+    expect(await json(raw)).toMatchObject({ label: "blue" });
+  });
+
+  it("maps bad input to 4xx without crashing", async () => {
+    t = await makeApp(h, {
+      classifier,
+      config: { limits: { maxFileBytes: 4_000, maxFiles: 10, maxRequestBytes: 100_000 } },
+    });
+    const cases: [RequestInit, number, string][] = [
+      [{ headers: { "content-type": "image/png" }, body: "plain text" }, 415, "unsupported_format"],
+      [{ headers: { "content-type": "application/json" }, body: "{}" }, 415, "unsupported_media_type"],
+      [{ body: form([{ name: "other", data: await png(1, 1, 1), filename: "a.png" }]) }, 400, "no_image"],
+      [
+        { headers: { "content-type": "image/png" }, body: new Uint8Array(await png(1, 1, 1, 200)) },
+        413,
+        "too_many_pixels",
+      ],
+      [{ headers: { "content-type": "image/png" }, body: new Uint8Array(5_000) }, 413, "file_too_large"],
+      [
+        {
+          headers: { "content-type": "image/png" },
+          body: new Uint8Array((await png(1, 1, 1)).subarray(0, 40)),
+        },
+        422,
+        "corrupt",
+      ],
+    ];
+    for (const [init, status, code] of cases) {
+      const res = await t.app.request("/v1/classify", { method: "POST", ...init });
+      expect(res.status, code).toBe(status);
+      expect(await json(res)).toMatchObject({ code, requestId: expect.any(String) });
+    }
+  });
+});

@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../src/config";
+
+describe("parseConfig", () => {
+  it("fills defaults and resolves paths against the working directory", () => {
+    const config = parseConfig({ DATABASE_URL: "postgres://db/x" }, "/srv/app");
+    expect(config).toMatchObject({
+      databaseUrl: "postgres://db/x",
+      redisUrl: "redis://127.0.0.1:6379",
+      port: 8080,
+      storageUrl: "file:///srv/app/data/images",
+      apiKeys: [],
+      limits: { maxFileBytes: 20 * 1024 * 1024, maxFiles: 1_000 },
+      lowConfidenceThreshold: 0.5,
+      queueName: "garbage-classify",
+      chunkSize: 16,
+      modelPath: "/srv/app/models/garbage-resnet50.onnx",
+      classifyThreads: undefined,
+      requireModel: true,
+    });
+  });
+
+  it("parses every variable", () => {
+    const config = parseConfig({
+      DATABASE_URL: "postgres://db/x",
+      REDIS_URL: "redis://r:6380",
+      PORT: "9000",
+      STORAGE_URL: "postgres",
+      API_KEYS: " a, b ,,c ",
+      MAX_FILE_BYTES: "1000",
+      MAX_FILES: "5",
+      MAX_REQUEST_BYTES: "9000",
+      MAX_PIXELS: "100",
+      LOW_CONFIDENCE_THRESHOLD: "0.65",
+      QUEUE_NAME: "q-1",
+      CHUNK_SIZE: "8",
+      MODEL_PATH: "/m/model.onnx",
+      CLASSIFY_THREADS: "2",
+      REQUIRE_MODEL: "false",
+    });
+    expect(config).toMatchObject({
+      port: 9000,
+      storageUrl: "postgres",
+      apiKeys: ["a", "b", "c"],
+      limits: { maxFileBytes: 1000, maxFiles: 5, maxRequestBytes: 9000 },
+      maxPixels: 100,
+      lowConfidenceThreshold: 0.65,
+      queueName: "q-1",
+      chunkSize: 8,
+      modelPath: "/m/model.onnx",
+      classifyThreads: 2,
+      requireModel: false,
+    });
+  });
+
+  it.each([
+    [{}],
+    [{ DATABASE_URL: "x", PORT: "http" }],
+    [{ DATABASE_URL: "x", MAX_FILES: "0" }],
+    [{ DATABASE_URL: "x", LOW_CONFIDENCE_THRESHOLD: "0.33" }],
+    [{ DATABASE_URL: "x", QUEUE_NAME: "a:b" }],
+  ])("refuses %j", (env) => {
+    expect(() => parseConfig(env)).toThrow(ConfigError);
+  });
+});
