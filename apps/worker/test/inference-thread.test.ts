@@ -92,9 +92,11 @@ describe("InferenceThread", () => {
     try {
       await thread.classify([await colourJpeg("red", 32, 32)]); // warm-up
       threaded = await longestTimerGap(async () => {
-        const res = await thread.classify(images.map((b) => Buffer.from(b)));
-        inferenceMs = res.inferenceMs;
-        expect(res.outcomes.every((o) => o.ok)).toBe(true);
+        for (let run = 0; run < 3; run++) {
+          const res = await thread.classify(images.map((b) => new Uint8Array(b)));
+          inferenceMs = Math.max(inferenceMs, res.inferenceMs);
+          expect(res.outcomes.every((o) => o.ok)).toBe(true);
+        }
       });
     } finally {
       await thread.close();
@@ -107,12 +109,13 @@ describe("InferenceThread", () => {
     await clf.close();
 
     console.log(
-      `heavy batch of ${BATCH}: thread inference ${inferenceMs.toFixed(0)} ms, longest timer gap ` +
+      `heavy batch of ${BATCH}: longest thread inference ${inferenceMs.toFixed(0)} ms of 3 runs, longest timer gap ` +
         `${threaded.gap.toFixed(0)} ms; on the main thread ${inline.duration.toFixed(0)} ms with a gap of ` +
         `${inline.gap.toFixed(0)} ms`,
     );
-    expect(inferenceMs).toBeGreaterThan(150);
-    expect(inline.gap).toBeGreaterThan(150);
+    // Preconditions: the run is long enough to matter, and inline it really blocks the loop throughout.
+    expect(inferenceMs).toBeGreaterThan(100);
+    expect(inline.gap).toBeGreaterThan(0.8 * inline.duration);
     // Scheduling noise on a shared 2-core box is tens of ms; a blocked loop is the whole run.
     expect(threaded.gap).toBeLessThan(Math.min(100, inferenceMs / 2));
   });
