@@ -13,7 +13,10 @@ export interface MetricsServerOptions {
   registry: Registry;
   /** Refreshes scrape-time gauges (queue depth); its failure must not fail the scrape. */
   beforeScrape?: () => Promise<void>;
-  health: () => Promise<Health>;
+  /** Liveness: is this process still doing its job (restart it when not). */
+  live: () => Promise<Health>;
+  /** Readiness: model loaded and dependencies reachable. */
+  ready: () => Promise<Health>;
 }
 
 export interface MetricsServer {
@@ -21,7 +24,7 @@ export interface MetricsServer {
   close: () => Promise<void>;
 }
 
-/** GET /metrics (Prometheus text format) and GET /healthz (200 when ready to work, 503 otherwise). */
+/** GET /metrics (Prometheus text format), GET /healthz and GET /readyz (200, or 503 with the reason). */
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     const url = req.url?.split("?")[0];
@@ -31,8 +34,9 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
         await opts.beforeScrape?.().catch(() => {});
         return send(200, opts.registry.contentType, await opts.registry.metrics());
       }
-      if (url === "/healthz") {
-        const health = await opts.health();
+      const probe = url === "/healthz" ? opts.live : url === "/readyz" ? opts.ready : undefined;
+      if (probe) {
+        const health = await probe();
         return send(health.ok ? 200 : 503, "application/json", `${JSON.stringify(health)}\n`);
       }
       return send(404, "text/plain", "not found\n");

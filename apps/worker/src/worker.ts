@@ -94,15 +94,23 @@ export async function startWorker(config: WorkerConfig, log: Logger = defaultLog
       const depth = await queueDepth(queue);
       for (const [state, n] of Object.entries(depth)) metrics.queueJobs.set({ state }, n);
     },
-    health: async () => {
+    // Not live once the BullMQ worker stopped for good (closed, or its connection gave up); a dead inference
+    // thread is not fatal, the next batch starts a new one.
+    live: async () => ({ ok: worker.isRunning() && !worker.closing }),
+    ready: async () => {
       const [redis, database, storage] = await Promise.all([
         pingRedis(producer),
         pingDb(db),
         store.healthy().catch(() => false),
       ]);
-      const thread = inference.alive;
-      const ok = redis && database && storage && thread && worker.isRunning();
-      return { ok, model: inference.model, checks: { redis, database, storage, inferenceThread: thread } };
+      const checks = {
+        redis,
+        database,
+        storage,
+        inferenceThread: inference.alive,
+        worker: worker.isRunning(),
+      };
+      return { ok: Object.values(checks).every(Boolean), model: inference.model, checks };
     },
   });
 

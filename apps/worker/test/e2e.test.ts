@@ -275,12 +275,17 @@ describe("end to end: API -> queue -> worker processes -> Postgres", () => {
       const page = await api.get<{ items: { filename: string; label: string; confidence: number }[] }>(
         `/v1/batches/${body.id}/results?limit=1000`,
       );
+      expect(page.items).toHaveLength(picked.length);
       page.items.forEach((item, i) => {
         const e = expected[i];
         expect(item.filename).toBe(picked[i]?.filename);
         expect(e?.ok && item.label).toBe(e?.ok && e.label);
         expect(item.confidence).toBeCloseTo(e?.ok ? e.confidence : Number.NaN, 4);
       });
+      // And the model is the trained one, not noise: most labels match the folder (val accuracy ~0.93).
+      const right = page.items.filter((item) => item.filename?.startsWith(`${item.label}-`)).length;
+      console.log(`real model through the worker: ${right}/${picked.length} TrashNet val images right`);
+      expect(right / picked.length).toBeGreaterThan(0.7);
     },
   );
   if (!realModelPresent()) {

@@ -188,9 +188,14 @@ describe("worker service (real Redis, Postgres, tiny model)", () => {
     expect(metric(body, "garbage_worker_model_batch_size_sum")).toBe(18);
     expect(metric(body, "garbage_worker_model_batch_size_count")).toBeGreaterThanOrEqual(3);
     expect(metric(body, 'garbage_worker_queue_jobs{state="completed"}')).toBe(2);
-    const health = await scrape(w.metricsPort, "/healthz");
-    expect(health.status).toBe(200);
-    expect(JSON.parse(health.body)).toMatchObject({ ok: true, model: { name: "tiny" } });
+    expect((await scrape(w.metricsPort, "/healthz")).status).toBe(200);
+    const ready = await scrape(w.metricsPort, "/readyz");
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.body)).toMatchObject({
+      ok: true,
+      model: { name: "tiny" },
+      checks: { redis: true, database: true, storage: true, inferenceThread: true },
+    });
   });
 
   it("does not double count a job delivered again", async () => {
