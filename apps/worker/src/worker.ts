@@ -59,6 +59,8 @@ export async function startWorker(config: WorkerConfig, log: Logger = defaultLog
       lockDuration: config.LOCK_DURATION_MS,
       stalledInterval: config.STALLED_INTERVAL_MS,
       maxStalledCount: config.MAX_STALLED_COUNT,
+      // Started below, once the metrics server listens: a port clash must not leave jobs half taken.
+      autorun: false,
     },
   );
   worker.on("error", (err) => log("error", "worker error", errorFields(err)));
@@ -113,6 +115,8 @@ export async function startWorker(config: WorkerConfig, log: Logger = defaultLog
       return { ok: Object.values(checks).every(Boolean), model: inference.model, checks };
     },
   });
+
+  worker.run().catch((err: unknown) => log("error", "worker stopped", errorFields(err)));
 
   let closing: Promise<void> | undefined;
   const close = async () => {
