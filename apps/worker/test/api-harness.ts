@@ -9,8 +9,8 @@ import { createStore, type ImageStore } from "@garbage/storage";
 import type { Redis } from "ioredis";
 import { Registry } from "prom-client";
 // apps/api exports only its server entry; createApp lives in src/app.ts (see apps/worker/README.md).
-import { createApp } from "../../api/src/app";
-import { parseConfig } from "../../api/src/config";
+import { createApp } from "@garbage/api";
+import { parseConfig } from "@garbage/api/config";
 import { randomQueueName, TEST_DATABASE_URL, TEST_REDIS_URL } from "./helpers";
 
 export interface UploadFile {
