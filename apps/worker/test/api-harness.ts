@@ -3,14 +3,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { createApp } from "@garbage/api";
+import { parseConfig } from "@garbage/api/config";
 import type { DbHandle } from "@garbage/db";
 import { type ClassifyQueue, createQueue, createRedis } from "@garbage/queue";
 import { createStore, type ImageStore } from "@garbage/storage";
 import type { Redis } from "ioredis";
 import { Registry } from "prom-client";
-// apps/api exports only its server entry; createApp lives in src/app.ts (see apps/worker/README.md).
-import { createApp } from "@garbage/api";
-import { parseConfig } from "@garbage/api/config";
 import { randomQueueName, TEST_DATABASE_URL, TEST_REDIS_URL } from "./helpers";
 
 export interface UploadFile {
