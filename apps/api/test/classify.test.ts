@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Classifier as InferenceClassifier, loadClassifier } from "@garbage/inference";
-import { buildTinyClassifier } from "@garbage/onnx";
+import { writeTinyModel } from "@garbage/onnx";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { form, type Harness, json, makeApp, openHarness, png, type TestApp } from "./helpers";
 
@@ -15,26 +14,7 @@ let classifier: InferenceClassifier;
 beforeAll(async () => {
   h = await openHarness();
   dir = await mkdtemp(path.join(tmpdir(), "garbage-model-"));
-  const bytes = buildTinyClassifier({ classes: 3, width: 8, height: 8, seed: 3 });
-  await writeFile(path.join(dir, "tiny.onnx"), bytes);
-  await writeFile(
-    path.join(dir, "tiny.json"),
-    JSON.stringify({
-      name: "tiny",
-      version: "7",
-      file: "tiny.onnx",
-      sha256: createHash("sha256").update(bytes).digest("hex"),
-      classes: ["red", "green", "blue"],
-      input: {
-        width: 8,
-        height: 8,
-        channelOrder: "RGB",
-        scale: 1 / 255,
-        mean: [0.5, 0.5, 0.5],
-        std: [0.5, 0.5, 0.5],
-      },
-    }),
-  );
+  await writeTinyModel(dir, { classes: ["red", "green", "blue"], seed: 3, manifest: { version: "7" } });
   classifier = await loadClassifier({
     model: path.join(dir, "tiny.onnx"),
     threads: 1,

@@ -1,17 +1,16 @@
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { buildTinyClassifier } from "@garbage/onnx";
+import { writeTinyModel } from "@garbage/onnx";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
 const main = path.resolve(import.meta.dirname, "../src/main.ts");
 let dir: string;
-let model: string;
+let _model: string;
 
 function cli(...args: string[]) {
   return run(process.execPath, ["--import", "tsx", main, ...args], {
@@ -27,27 +26,7 @@ const png = (r: number, g: number, b: number) =>
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "cli-"));
-  const bytes = buildTinyClassifier({ classes: 3, width: 8, height: 8, seed: 1 });
-  model = path.join(dir, "tiny.onnx");
-  await writeFile(model, bytes);
-  await writeFile(
-    path.join(dir, "tiny.json"),
-    JSON.stringify({
-      name: "tiny",
-      version: "1",
-      file: "tiny.onnx",
-      sha256: createHash("sha256").update(bytes).digest("hex"),
-      classes: ["red", "green", "blue"],
-      input: {
-        width: 8,
-        height: 8,
-        channelOrder: "RGB",
-        scale: 1 / 255,
-        mean: [0.5, 0.5, 0.5],
-        std: [0.5, 0.5, 0.5],
-      },
-    }),
-  );
+  await writeTinyModel(dir, { classes: ["red", "green", "blue"], seed: 1 });
   // An ImageFolder with one mistake planted: a blue image filed under red.
   const layout: Record<string, [number, number, number][]> = {
     red: [

@@ -1,9 +1,9 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { createDb, type DbHandle, ensureDatabase, migrate } from "@garbage/db";
-import { buildTinyClassifier } from "@garbage/onnx";
+import { writeTinyModel as writeTiny } from "@garbage/onnx";
 import sharp from "sharp";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
@@ -35,26 +35,7 @@ export const randomQueueName = (prefix = "worker-test") => `${prefix}-${randomUU
  */
 export async function writeTinyModel(dir: string, size = 8, name = "tiny"): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const bytes = buildTinyClassifier({ classes: TINY_CLASSES.length, width: size, height: size, seed: 7 });
-  const file = path.join(dir, `${name}.onnx`);
-  await writeFile(file, bytes);
-  const manifest = {
-    name,
-    version: "test-1",
-    file: `${name}.onnx`,
-    sha256: createHash("sha256").update(bytes).digest("hex"),
-    classes: TINY_CLASSES,
-    input: {
-      width: size,
-      height: size,
-      channelOrder: "RGB",
-      scale: 1 / 255,
-      mean: [0.5, 0.5, 0.5],
-      std: [0.5, 0.5, 0.5],
-    },
-  };
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(manifest));
-  return file;
+  return writeTiny(dir, { name, classes: TINY_CLASSES, size, seed: 7, manifest: { version: "test-1" } });
 }
 
 export type Colour = "red" | "green" | "blue";

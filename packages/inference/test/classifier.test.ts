@@ -1,8 +1,7 @@
-import { createHash } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { buildTinyClassifier, tinyClassifierWeights } from "@garbage/onnx";
+import { tinyClassifierWeights, writeTinyModel } from "@garbage/onnx";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -17,32 +16,8 @@ const classes = ["reddish", "greenish", "bluish"];
 let dir: string;
 let model: string;
 
-async function writeModel(name: string, manifest: Record<string, unknown>): Promise<string> {
-  const bytes = buildTinyClassifier({ classes: 3, width: 8, height: 8, seed: 7 });
-  const file = path.join(dir, `${name}.onnx`);
-  await writeFile(file, bytes);
-  const sha256 = createHash("sha256").update(bytes).digest("hex");
-  await writeFile(
-    path.join(dir, `${name}.json`),
-    JSON.stringify({
-      name,
-      version: "test",
-      file: `${name}.onnx`,
-      sha256,
-      classes,
-      input: {
-        width: 8,
-        height: 8,
-        channelOrder: "RGB",
-        scale: 1 / 255,
-        mean: [0.5, 0.5, 0.5],
-        std: [0.5, 0.5, 0.5],
-      },
-      ...manifest,
-    }),
-  );
-  return file;
-}
+const writeModel = (name: string, manifest: Record<string, unknown>) =>
+  writeTinyModel(dir, { name, classes, seed: 7, manifest });
 
 const image = (r: number, g: number, b: number, w = 30, h = 20) =>
   sharp({ create: { width: w, height: h, channels: 3, background: { r, g, b } } })

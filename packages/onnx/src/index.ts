@@ -11,5 +11,7 @@ export {
   buildTinyClassifier,
   type TinyClassifierOptions,
   type TinyClassifierWeights,
+  type TinyModelFiles,
   tinyClassifierWeights,
+  writeTinyModel,
 } from "./tiny-classifier";

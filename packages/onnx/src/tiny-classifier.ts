@@ -1,3 +1,6 @@
+import { createHash } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
 import { int } from "./attributes";
 import { OnnxGraphBuilder } from "./graph-builder";
 
@@ -65,4 +68,49 @@ export function buildTinyClassifier(options: TinyClassifierOptions): Buffer {
   g.addNode("Gemm", ["channel_means", "head.weight", "head.bias"], ["logits"], { transB: int(1) });
   g.addOutput("logits", ["batch", classes]);
   return g.toBuffer();
+}
+
+export interface TinyModelFiles {
+  /** Written as `<dir>/<name>.onnx` with its manifest `<dir>/<name>.json`. */
+  name?: string;
+  classes: readonly string[];
+  size?: number;
+  seed?: number;
+  /** Manifest fields to override, e.g. `temperature` or `input`. */
+  manifest?: Record<string, unknown>;
+}
+
+/**
+ * Writes the tiny classifier plus a garbage-sort manifest (RGB, /255, mean = std = 0.5, so channel means map
+ * to [-1, 1]) and returns the .onnx path: the fixture every package's classifier tests load.
+ */
+export async function writeTinyModel(dir: string, o: TinyModelFiles): Promise<string> {
+  const name = o.name ?? "tiny";
+  const size = o.size ?? 8;
+  const bytes = buildTinyClassifier({
+    classes: o.classes.length,
+    width: size,
+    height: size,
+    seed: o.seed ?? 0,
+  });
+  const file = path.join(dir, `${name}.onnx`);
+  await writeFile(file, bytes);
+  const manifest = {
+    name,
+    version: "test",
+    file: `${name}.onnx`,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    classes: o.classes,
+    input: {
+      width: size,
+      height: size,
+      channelOrder: "RGB",
+      scale: 1 / 255,
+      mean: [0.5, 0.5, 0.5],
+      std: [0.5, 0.5, 0.5],
+    },
+    ...o.manifest,
+  };
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(manifest));
+  return file;
 }
