@@ -28,8 +28,7 @@ from torchvision import transforms
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_torch import OnnxNet  # noqa: E402
 
-SPLIT = "activation_39"  # output of stage 4: everything up to it stays frozen
-TRAINABLE = ("res5", "head")
+TRAINABLE = ("res5", "head")  # stage 5 and the classifier; stages 1-4 stay frozen
 
 
 def log(msg):
@@ -69,15 +68,19 @@ def main(argv):
     p.add_argument("--val-tensors", help="float32 [n,3,h,w] written by the TypeScript serving decoder")
     p.add_argument("--val-list", help="JSON [{file,label}] matching --val-tensors")
     p.add_argument("--views", type=int, default=6)
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--head-lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--head-lr", type=float, default=1e-4)
     p.add_argument("--weight-decay", type=float, default=1e-2, help="L2 pull towards the pretrained weights")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--patience", type=int, default=4)
+    p.add_argument("--patience", type=int, default=6)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto")
+    p.add_argument("--optimizer", choices=["sgd", "adamw"], default="adamw")
+    p.add_argument("--balanced", action="store_true", help="weight the loss by inverse class frequency")
+    p.add_argument("--warmup", type=float, default=1.0, help="epochs of linear learning-rate warm-up")
+    p.add_argument("--view-cache", help="directory to keep the cached stage-4 views in between runs")
     a = p.parse_args(argv)
 
     random.seed(a.seed)
@@ -95,7 +98,8 @@ def main(argv):
     for q in net.params.values():
         if q.dim() == 4:
             q.data = q.data.contiguous(memory_format=cl)
-    split = net.index_of(SPLIT) + 1
+    frozen, live, boundary = net.partition()
+    log(f"{len(frozen)} frozen nodes, {len(live)} trainable; cached per view: {', '.join(boundary)}")
     convert = to_tensor(spec)
     # Serving stretches to WxH with an antialiased bilinear filter: PIL's BILINEAR resize is the same transform.
     clean = transforms.Compose([transforms.Resize(size, interpolation=transforms.InterpolationMode.BILINEAR), convert])
@@ -124,32 +128,53 @@ def main(argv):
         out = []
         for i in range(0, len(items), 16):
             x = torch.stack([tf(Image.open(f).convert("RGB")) for f, _ in items[i:i + 16]]).to(device, memory_format=cl)
-            out.append(net.run({net.input_name: x}, 0, split)[SPLIT].half().cpu())
-        return torch.cat(out)
+            env = net.run({net.input_name: x}, frozen)
+            out.append({b: env[b].half().cpu() for b in boundary})
+        return {b: torch.cat([o[b] for o in out]) for b in boundary}
 
     t0 = time.time()
+    cache_file = None
+    if a.view_cache:
+        # Stages 1-4 are the frozen Keras weights whatever the head, so cached views serve every experiment.
+        tag = f"{os.path.basename(a.train.rstrip('/'))}-{len(train_items)}-{size[0]}x{size[1]}-v{a.views}-s{a.seed}-{'-'.join(boundary)}"
+        cache_file = os.path.join(a.view_cache, f"stage4-{tag}.pt")
     if val_input is None:
         val_cache = stage4(val_items, clean)
     else:
         with torch.no_grad():
-            val_cache = torch.cat([
-                # fp32, unlike the training views: these logits are compared with the exported ONNX.
-                net.run({net.input_name: val_input[i:i + 16].to(device, memory_format=cl)}, 0, split)[SPLIT].cpu()
-                for i in range(0, len(val_input), 16)
-            ])
-    views = [stage4(train_items, clean)]
-    for v in range(1, a.views):
-        views.append(stage4(train_items, augment))
-        log(f"cached view {v + 1}/{a.views} ({time.time() - t0:.0f} s)")
+            # fp32, unlike the training views: these logits are compared with the exported ONNX.
+            parts = [net.run({net.input_name: val_input[i:i + 16].to(device, memory_format=cl)}, frozen)
+                     for i in range(0, len(val_input), 16)]
+            val_cache = {b: torch.cat([e[b].cpu() for e in parts]) for b in boundary}
+    if cache_file and os.path.exists(cache_file):
+        views = torch.load(cache_file)
+        log(f"loaded {len(views)} cached views from {cache_file}")
+    else:
+        views = [stage4(train_items, clean)]
+        for v in range(1, a.views):
+            views.append(stage4(train_items, augment))
+            log(f"cached view {v + 1}/{a.views} ({time.time() - t0:.0f} s)")
+        if cache_file:
+            os.makedirs(a.view_cache, exist_ok=True)
+            torch.save(views, cache_file + ".tmp")
+            os.replace(cache_file + ".tmp", cache_file)
     cache_minutes = (time.time() - t0) / 60
 
     def top(feats):
-        return net.run({SPLIT: feats.to(device).float().contiguous(memory_format=cl)}, split)[net.output_name]
+        env = {}
+        for b, t in feats.items():
+            t = t.to(device).float()
+            env[b] = t.contiguous(memory_format=cl) if t.dim() == 4 else t
+        return net.run(env, live)[net.output_name]
+
+    def rows(cache, idx):
+        return {b: t[idx] for b, t in cache.items()}
 
     @torch.no_grad()
     def evaluate():
         net.eval()
-        logits = torch.cat([top(val_cache[i:i + 64]) for i in range(0, len(val_cache), 64)]).cpu()
+        n = len(val_items)
+        logits = torch.cat([top(rows(val_cache, slice(i, i + 64))) for i in range(0, n, 64)]).cpu()
         pred = logits.argmax(1)
         acc = (pred == y_val).float().mean().item()
         f1s = []
@@ -166,11 +191,19 @@ def main(argv):
         {"params": [q for n, q in trainable if not n.startswith("head")], "lr": a.lr},
         {"params": [q for n, q in trainable if n.startswith("head")], "lr": a.head_lr},
     ]
-    opt = torch.optim.SGD(groups, momentum=0.9, nesterov=True)
-    steps = a.epochs * math.ceil(len(train_items) / a.batch)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    # AdamW's per-parameter scaling suits the folded head, whose weights carry 1/std of each feature.
+    opt = torch.optim.AdamW(groups, weight_decay=0) if a.optimizer == "adamw" else torch.optim.SGD(groups, momentum=0.9, nesterov=True)
+    per_epoch = math.ceil(len(train_items) / a.batch)
+    steps, warm = a.epochs * per_epoch, max(1, int(a.warmup * per_epoch))
+
+    def lr_at(step):
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(step - warm, steps - warm) / max(1, steps - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     counts = torch.bincount(y_train, minlength=len(classes)).float()
-    class_weight = (len(y_train) / (len(classes) * counts)).to(device)
+    class_weight = (len(y_train) / (len(classes) * counts)).to(device) if a.balanced else None
 
     acc, f1, logits = evaluate()
     best = {"epoch": 0, "acc": acc, "f1": f1, "state": {n: q.detach().clone() for n, q in trainable}, "logits": logits}
@@ -184,7 +217,7 @@ def main(argv):
         total = 0.0
         for i in range(0, len(order), a.batch):
             idx = order[i:i + a.batch]
-            x = torch.stack([views[int(view_of[j])][j] for j in idx])
+            x = {b: torch.stack([views[int(view_of[j])][b][j] for j in idx]) for b in boundary}
             loss = F.cross_entropy(top(x), y_train[idx].to(device), weight=class_weight, label_smoothing=a.label_smoothing)
             # L2-SP: pull towards the pretrained/phase-one weights rather than towards zero.
             reg = sum(((q - anchors[n]) ** 2).sum() for n, q in trainable)

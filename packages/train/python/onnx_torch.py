@@ -48,12 +48,25 @@ class OnnxNet(torch.nn.Module):
             return self.params[self.param_names[name]]
         return self.consts[name]
 
-    def index_of(self, tensor):
-        return next(i for i, n in enumerate(self.nodes) if tensor in n.output)
+    def partition(self):
+        """Splits the graph for fine-tuning: nodes that depend on no trainable parameter (the frozen stages and
+        pooled side branches) can run once per image; the rest run every step. Returns (frozen, live, boundary),
+        boundary being the frozen tensors that live nodes read."""
+        tainted = {n for n, k in self.param_names.items() if self.params[k].requires_grad}
+        frozen, live = [], []
+        for node in self.nodes:
+            if any(i in tainted for i in node.input):
+                live.append(node)
+                tainted.update(node.output)
+            else:
+                frozen.append(node)
+        produced = {o for n in frozen for o in n.output}
+        boundary = sorted({i for n in live for i in n.input if i in produced})
+        return frozen, live, boundary
 
-    def run(self, env, start=0, stop=None, outputs=None):
-        """Executes nodes[start:stop] on env (tensor name -> value) and returns env."""
-        for node in self.nodes[start:stop]:
+    def run(self, env, nodes=None):
+        """Executes `nodes` (default: the whole graph) on env (tensor name -> value) and returns env."""
+        for node in self.nodes if nodes is None else nodes:
             a = _attrs(node)
             ins = [self.value(env, i) if i else None for i in node.input]
             op = node.op_type

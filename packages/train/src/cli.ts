@@ -29,6 +29,7 @@ const { values } = parseArgs({
     lambdas: { type: "string", default: "3e-2,1e-2,3e-3,1e-3,3e-4" },
     balanced: { type: "boolean", default: false },
     stages: { type: "string", default: "" },
+    size: { type: "string", default: "" },
     seed: { type: "string", default: "42" },
     threads: { type: "string", default: "2" },
     phase2: { type: "string", default: "auto" },
@@ -44,7 +45,11 @@ const work = path.join(cacheDir, "train");
 
 const modelsDir = path.join(cacheDir, "models");
 const stages = values.stages.split(",").filter(Boolean);
-const backbone = await ensureMultiStageModel(await ensureFeaturesModel(modelsDir, log), stages, modelsDir);
+const base = await ensureMultiStageModel(await ensureFeaturesModel(modelsDir, log), stages, modelsDir);
+// The backbone ends in global average pooling and has symbolic height/width, so any input size works.
+const [width, height] = values.size ? values.size.split("x").map(Number) : [base.input.width, base.input.height];
+if (!width || !height) throw new Error(`--size must look like 320x240, got ${values.size}`);
+const backbone = { ...base, input: { ...base.input, width, height } };
 const train = (await listImageFolder(values.train, CLASSES)).filter((i) => i.label >= 0);
 const val = (await listImageFolder(values.val, CLASSES)).filter((i) => i.label >= 0);
 const views = values.views.split(",") as View[];

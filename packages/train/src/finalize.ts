@@ -1,4 +1,4 @@
-import { copyFile, rename, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   computeMetrics,
@@ -89,6 +89,7 @@ export async function finalize(o: {
   const eceAfter = expectedCalibrationError(conf(temperature), correct).ece;
   o.log(`temperature ${temperature.toFixed(3)}: val ECE ${eceBefore.toFixed(4)} -> ${eceAfter.toFixed(4)}`);
 
+  await mkdir(path.dirname(o.out), { recursive: true });
   await copyFile(o.model, `${o.out}.tmp`);
   await rename(`${o.out}.tmp`, o.out);
   const manifestPath = o.out.replace(/\.onnx$/, ".json");
