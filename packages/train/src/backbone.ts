@@ -32,6 +32,7 @@ export async function ensureFeaturesModel(dir: string, log: (s: string) => void)
  * concatenated "multi_features" output. Stage outputs are named by the Keras layer that ends each stage.
  */
 export const STAGE_OUTPUTS: Record<string, { tensor: string; channels: number }> = {
+  stage2: { tensor: "activation_9", channels: 256 },
   stage3: { tensor: "activation_21", channels: 512 },
   stage4: { tensor: "activation_39", channels: 1024 },
 };
