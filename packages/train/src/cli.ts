@@ -47,7 +47,9 @@ const modelsDir = path.join(cacheDir, "models");
 const stages = values.stages.split(",").filter(Boolean);
 const base = await ensureMultiStageModel(await ensureFeaturesModel(modelsDir, log), stages, modelsDir);
 // The backbone ends in global average pooling and has symbolic height/width, so any input size works.
-const [width, height] = values.size ? values.size.split("x").map(Number) : [base.input.width, base.input.height];
+const [width, height] = values.size
+  ? values.size.split("x").map(Number)
+  : [base.input.width, base.input.height];
 if (!width || !height) throw new Error(`--size must look like 320x240, got ${values.size}`);
 const backbone = { ...base, input: { ...base.input, width, height } };
 const train = (await listImageFolder(values.train, CLASSES)).filter((i) => i.label >= 0);
