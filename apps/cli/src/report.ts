@@ -107,7 +107,7 @@ function confusionSvg(m: EvalMetrics): string {
         `<text x="${x + cell / 2}" y="${y + cell / 2}" text-anchor="middle" font-size="15" fill="${v / max > 0.6 ? "#fff" : "#000"}">${v}</text>`,
       );
       parts.push(
-        `<text x="${x + cell / 2}" y="${y + cell / 2 + 16}" text-anchor="middle" font-size="10" fill="#555">${((100 * v) / support).toFixed(0)}%</text>`,
+        `<text x="${x + cell / 2}" y="${y + cell / 2 + 16}" text-anchor="middle" font-size="10" fill="${v / max > 0.6 ? "#eee" : "#555"}">${((100 * v) / support).toFixed(0)}%</text>`,
       );
     });
   });

@@ -68,16 +68,16 @@ def main(argv):
     p.add_argument("--val-tensors", help="float32 [n,3,h,w] written by the TypeScript serving decoder")
     p.add_argument("--val-list", help="JSON [{file,label}] matching --val-tensors")
     p.add_argument("--views", type=int, default=6)
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--lr", type=float, default=1e-5)
-    p.add_argument("--head-lr", type=float, default=1e-4)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--lr", type=float, default=3e-5)
+    p.add_argument("--head-lr", type=float, default=0.0, help="0 keeps the phase-one head")
     p.add_argument("--weight-decay", type=float, default=1e-2, help="L2 pull towards the pretrained weights")
-    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--label-smoothing", type=float, default=0.05)
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--patience", type=int, default=6)
+    p.add_argument("--patience", type=int, default=3)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto")
-    p.add_argument("--optimizer", choices=["sgd", "adamw"], default="adamw")
+    p.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
     p.add_argument("--balanced", action="store_true", help="weight the loss by inverse class frequency")
     p.add_argument("--warmup", type=float, default=1.0, help="epochs of linear learning-rate warm-up")
     p.add_argument("--view-cache", help="directory to keep the cached stage-4 views in between runs")
@@ -143,9 +143,12 @@ def main(argv):
     else:
         with torch.no_grad():
             # fp32, unlike the training views: these logits are compared with the exported ONNX.
-            parts = [net.run({net.input_name: val_input[i:i + 16].to(device, memory_format=cl)}, frozen)
-                     for i in range(0, len(val_input), 16)]
-            val_cache = {b: torch.cat([e[b].cpu() for e in parts]) for b in boundary}
+            parts = []
+            for i in range(0, len(val_input), 16):
+                # Keep only the boundary tensors: the whole env holds every activation of the frozen stages.
+                env = net.run({net.input_name: val_input[i:i + 16].to(device, memory_format=cl)}, frozen)
+                parts.append({b: env[b].cpu() for b in boundary})
+            val_cache = {b: torch.cat([e[b] for e in parts]) for b in boundary}
     if cache_file and os.path.exists(cache_file):
         views = torch.load(cache_file)
         log(f"loaded {len(views)} cached views from {cache_file}")

@@ -25,10 +25,11 @@ const { values } = parseArgs({
     train: { type: "string", default: path.join(root, "../shared/datasets/trashnet/train") },
     val: { type: "string", default: path.join(root, "../shared/datasets/trashnet/val") },
     out: { type: "string", default: path.join(root, "models/garbage-resnet50.onnx") },
-    views: { type: "string", default: "orig,flip,crop1,crop2" },
-    lambdas: { type: "string", default: "3e-2,1e-2,3e-3,1e-3,3e-4" },
-    balanced: { type: "boolean", default: false },
-    stages: { type: "string", default: "" },
+    views: { type: "string", default: "orig,flip,crop1,crop2,crop3,crop4" },
+    lambdas: { type: "string", default: "1e-3,3e-4,1e-4" },
+    balanced: { type: "boolean", default: true },
+    unbalanced: { type: "boolean", default: false },
+    stages: { type: "string", default: "stage3,stage4" },
     size: { type: "string", default: "" },
     seed: { type: "string", default: "42" },
     threads: { type: "string", default: "2" },
@@ -66,7 +67,7 @@ const p1 = await runPhase1({
   val,
   views,
   lambdas: values.lambdas.split(",").map(Number),
-  balanced: values.balanced,
+  balanced: values.balanced && !values.unbalanced,
   seed,
   threads,
   cacheDir: path.join(cacheDir, "features"),
@@ -93,7 +94,7 @@ if (wantPhase2 && !(await torchAvailable())) {
     train: values.train,
     valTensors: valTensors.file,
     valList: valTensors.list,
-    args: [...ftArgs, "--seed", String(seed)],
+    args: ["--view-cache", path.join(cacheDir, "finetune"), ...ftArgs, "--seed", String(seed)],
   });
   const { logits, k } = await valLogits(out, backbone.input, valTensors.data, val.length, threads);
   const check = compareWithTorch(logits, k, report.probabilities);
@@ -123,7 +124,7 @@ const result = await finalize({
     backbone: { stages: ["stage5", ...stages], sha256: backbone.sha256 },
     phase1: {
       views,
-      balanced: values.balanced,
+      balanced: values.balanced && !values.unbalanced,
       lambda: p1.lambda,
       trials: p1.trials,
       extractMinutes: p1.extractMinutes,
