@@ -9,6 +9,7 @@ export { DataType, type ElemType, IR_VERSION, OPSET, onnx } from "./proto";
 export type { Dim, ValueInfo } from "./tensors";
 export {
   buildTinyClassifier,
+  prng,
   type TinyClassifierOptions,
   type TinyClassifierWeights,
   type TinyModelFiles,

@@ -17,8 +17,8 @@ export interface TinyClassifierWeights {
   bias: Float32Array;
 }
 
-/** mulberry32: a tiny seeded PRNG, so fixtures are identical on every machine and run. */
-function prng(seed: number): () => number {
+/** mulberry32: a tiny seeded PRNG, so fixtures and augmentations are identical on every machine and run. */
+export function prng(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -1,20 +1,9 @@
 import { decodeImage, flipPixels, type InputSpec, type Pixels } from "@garbage/inference";
+import { prng } from "@garbage/onnx";
 import sharp from "sharp";
 
 /** A deterministic augmentation: same name, same pixels, on every machine and run. */
 export type View = "orig" | "flip" | `crop${number}`;
-
-/** mulberry32, seeded per (file, view) so each image gets its own but reproducible crop. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hash(s: string): number {
   let h = 2166136261;
