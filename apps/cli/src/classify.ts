@@ -3,7 +3,6 @@ import { parseArgs } from "node:util";
 import { listImages } from "@garbage/inference";
 import { commonArgs, intOption, openClassifier, UsageError, userPath } from "./options.js";
 import { createProgress } from "./progress.js";
-import { classifyFiles } from "./run-images.js";
 
 export const classifyHelp = `usage: garbage classify <files or folders...> [--top 3] [--json] [--model path]
            [--threads n] [--batch 16] [--provider cpu|cuda] [--tta] [--quiet]
@@ -31,11 +30,9 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   }
   const classifier = await openClassifier(values);
   const started = performance.now();
-  const outcomes = await classifyFiles(classifier, files, {
-    batch: intOption(values.batch, "batch", 16),
-    topK: top,
-    progress: createProgress(files.length, "classify", values.quiet),
-  });
+  const progress = createProgress(files.length, "classify", values.quiet);
+  const outcomes = await classifier.classify(files, { topK: top, onProgress: progress.update });
+  progress.stop();
   const seconds = (performance.now() - started) / 1000;
   await classifier.close();
 

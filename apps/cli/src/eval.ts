@@ -3,7 +3,6 @@ import { computeMetrics, expectedCalibrationError, listImageFolder } from "@garb
 import { commonArgs, openClassifier, UsageError, userPath } from "./options.js";
 import { createProgress } from "./progress.js";
 import { writeReport } from "./report.js";
-import { classifyFiles } from "./run-images.js";
 
 export const evalHelp = `usage: garbage eval --data <imagefolder> [--json] [--model path] [--report dir]
            [--threads n] [--batch 16] [--provider cpu|cuda] [--tta] [--quiet]
@@ -37,15 +36,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
     throw new UsageError(`no images of the model's classes (${classes.join(", ")}) under ${values.data}`);
 
   const started = performance.now();
-  const outcomes = await classifyFiles(
-    classifier,
+  const progress = createProgress(known.length, "eval", values.quiet);
+  const outcomes = await classifier.classify(
     known.map((i) => i.file),
-    {
-      batch: Number(values.batch ?? 16),
-      topK: 3,
-      progress: createProgress(known.length, "eval", values.quiet),
-    },
+    { topK: 3, onProgress: progress.update },
   );
+  progress.stop();
   const seconds = (performance.now() - started) / 1000;
   await classifier.close();
 

@@ -1,7 +1,8 @@
 import cliProgress from "cli-progress";
 
 export interface Progress {
-  tick(n?: number): void;
+  /** Sets the number of images done so far. */
+  update(done: number): void;
   stop(): void;
 }
 
@@ -10,7 +11,7 @@ export interface Progress {
  * unattended runs still show progress without filling up with carriage returns.
  */
 export function createProgress(total: number, label: string, quiet = false): Progress {
-  if (quiet || total === 0) return { tick() {}, stop() {} };
+  if (quiet || total === 0) return { update() {}, stop() {} };
   const started = Date.now();
   const rate = (done: number) => (done / Math.max(0.001, (Date.now() - started) / 1000)).toFixed(1);
   if (process.stderr.isTTY) {
@@ -23,10 +24,8 @@ export function createProgress(total: number, label: string, quiet = false): Pro
       cliProgress.Presets.shades_classic,
     );
     bar.start(total, 0, { rate: "0.0" });
-    let done = 0;
     return {
-      tick(n = 1) {
-        done += n;
+      update(done) {
         bar.update(done, { rate: rate(done) });
       },
       stop() {
@@ -34,11 +33,9 @@ export function createProgress(total: number, label: string, quiet = false): Pro
       },
     };
   }
-  let done = 0;
   let last = 0;
   return {
-    tick(n = 1) {
-      done += n;
+    update(done) {
       if (Date.now() - last > 2000 || done === total) {
         last = Date.now();
         process.stderr.write(

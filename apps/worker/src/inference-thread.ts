@@ -4,7 +4,7 @@
  * thread, so the main thread keeps renewing BullMQ locks, answering /metrics and talking to Postgres.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { type Classifier, ImageError, loadClassifier, type Pixels } from "@garbage/inference";
+import { type Classifier, ImageError, loadClassifier } from "@garbage/inference";
 import sharp from "sharp";
 import type {
   ClassifyRequest,
@@ -31,31 +31,21 @@ let modelQueue: Promise<unknown> = Promise.resolve();
 
 async function handle(clf: Classifier, req: ClassifyRequest): Promise<void> {
   const decodeStart = performance.now();
-  const decoded = await Promise.all(
-    req.images.map((bytes) => clf.decode(Buffer.from(bytes)).catch((err: unknown) => asImageError(err))),
-  );
+  const decoded = await clf.decodeMany(req.images.map((bytes) => Buffer.from(bytes)));
   const decodeMs = performance.now() - decodeStart;
-  const good = decoded.filter((d): d is Pixels => !(d instanceof ImageError));
+  const modelBatchSize = decoded.filter((d) => !(d instanceof ImageError)).length;
   const run = modelQueue.then(async () => {
     const start = performance.now();
-    const preds = good.length > 0 ? await clf.classifyPixels(good, { topK: opts.topK ?? 3 }) : [];
-    return { preds, inferenceMs: good.length > 0 ? performance.now() - start : 0 };
+    const results = await clf.classifyDecoded(decoded, { topK: opts.topK ?? 3 });
+    return { results, inferenceMs: modelBatchSize > 0 ? performance.now() - start : 0 };
   });
   modelQueue = run.catch(() => {});
-  const { preds, inferenceMs } = await run;
-  let next = 0;
-  const outcomes = decoded.map((d): ThreadOutcome => {
-    if (d instanceof ImageError) return { ok: false, error: { code: d.code, message: d.message } };
-    const p = preds[next++];
-    if (!p) throw new Error("classifier returned fewer predictions than images");
-    return { ok: true, label: p.label, confidence: p.confidence, top: p.top };
-  });
-  send({ type: "result", id: req.id, outcomes, decodeMs, inferenceMs, modelBatchSize: good.length });
-}
-
-function asImageError(err: unknown): ImageError {
-  if (err instanceof ImageError) return err;
-  return new ImageError("corrupt", err instanceof Error ? err.message : String(err));
+  const { results, inferenceMs } = await run;
+  // The full probability vector stays in the thread: the database keeps the top-k only.
+  const outcomes = results.map(
+    (r): ThreadOutcome => (r.ok ? { ok: true, label: r.label, confidence: r.confidence, top: r.top } : r),
+  );
+  send({ type: "result", id: req.id, outcomes, decodeMs, inferenceMs, modelBatchSize });
 }
 
 try {

@@ -1,5 +1,5 @@
 import { type DecodeLimits, decodeImage, type ImageInput, type Pixels } from "./decode.js";
-import { ImageError, type ImageErrorCode } from "./errors.js";
+import { ImageError, type ImageErrorCode, toImageError } from "./errors.js";
 import { type ModelManifest, manifestPathFor, readManifest, sha256File } from "./manifest.js";
 import { type Scored, softmax, topK } from "./math.js";
 import { createSession, runBatch, type Session, type SessionOptions } from "./session.js";
@@ -33,14 +33,26 @@ export interface Failure {
 
 export type Outcome = Prediction | Failure;
 
+export type Decoded = Pixels | ImageError;
+
+export interface ClassifyOptions {
+  topK?: number;
+  /** Called after each chunk of maxBatch images with the number finished so far. */
+  onProgress?: (done: number) => void;
+}
+
 export interface Classifier {
   readonly manifest: ModelManifest;
   readonly classes: readonly string[];
   /** Classifies many images with as few session.run calls as maxBatch allows; never throws for bad images. */
-  classify(inputs: readonly ImageInput[], opts?: { topK?: number }): Promise<Outcome[]>;
+  classify(inputs: readonly ImageInput[], opts?: ClassifyOptions): Promise<Outcome[]>;
   /** Runs already-decoded pixels (the worker decodes while the previous batch runs). */
   classifyPixels(pixels: readonly Pixels[], opts?: { topK?: number }): Promise<Prediction[]>;
+  /** Runs what decoded and passes decoding failures through, keeping the input order. */
+  classifyDecoded(decoded: readonly Decoded[], opts?: { topK?: number }): Promise<Outcome[]>;
   decode(input: ImageInput): Promise<Pixels>;
+  /** Decodes concurrently; a bad image becomes its ImageError instead of rejecting the whole call. */
+  decodeMany(inputs: readonly ImageInput[]): Promise<Decoded[]>;
   close(): Promise<void>;
 }
 
@@ -74,31 +86,37 @@ class OnnxClassifier implements Classifier {
     return decodeImage(input, this.manifest.input, this.opts.limits);
   }
 
-  async classify(inputs: readonly ImageInput[], opts: { topK?: number } = {}): Promise<Outcome[]> {
-    const outcomes: Outcome[] = new Array(inputs.length);
-    for (let start = 0; start < inputs.length; start += this.maxBatch) {
-      const chunk = inputs.slice(start, start + this.maxBatch);
-      const decoded = await Promise.all(
-        chunk.map((input) => this.decode(input).catch((err: unknown) => err)),
-      );
-      const good: Pixels[] = [];
-      const where: number[] = [];
-      decoded.forEach((d, i) => {
-        if (d instanceof Error) {
-          const e = d instanceof ImageError ? d : new ImageError("corrupt", d.message);
-          outcomes[start + i] = { ok: false, error: { code: e.code, message: e.message } };
-        } else {
-          good.push(d as Pixels);
-          where.push(start + i);
-        }
-      });
-      if (good.length === 0) continue;
-      const preds = await this.classifyPixels(good, opts);
-      preds.forEach((p, j) => {
-        outcomes[where[j] as number] = p;
-      });
+  decodeMany(inputs: readonly ImageInput[]): Promise<Decoded[]> {
+    return Promise.all(inputs.map((input) => this.decode(input).catch(toImageError)));
+  }
+
+  /**
+   * Works in chunks of maxBatch, decoding the next chunk (on libuv's threads, inside sharp) while the current
+   * one runs through the model, so the CPU does not wait on JPEG decoding.
+   */
+  async classify(inputs: readonly ImageInput[], opts: ClassifyOptions = {}): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    const decodeChunk = (start: number) => this.decodeMany(inputs.slice(start, start + this.maxBatch));
+    let next = inputs.length > 0 ? decodeChunk(0) : null;
+    for (let start = 0; next; start += this.maxBatch) {
+      const decoded = await next;
+      next = start + this.maxBatch < inputs.length ? decodeChunk(start + this.maxBatch) : null;
+      outcomes.push(...(await this.classifyDecoded(decoded, opts)));
+      opts.onProgress?.(outcomes.length);
     }
     return outcomes;
+  }
+
+  async classifyDecoded(decoded: readonly Decoded[], opts: { topK?: number } = {}): Promise<Outcome[]> {
+    const good = decoded.filter((d): d is Pixels => !(d instanceof ImageError));
+    const preds = good.length > 0 ? await this.classifyPixels(good, opts) : [];
+    let next = 0;
+    return decoded.map((d): Outcome => {
+      if (d instanceof ImageError) return { ok: false, error: { code: d.code, message: d.message } };
+      const p = preds[next++];
+      if (!p) throw new Error("classifier returned fewer predictions than images");
+      return p;
+    });
   }
 
   async classifyPixels(pixels: readonly Pixels[], opts: { topK?: number } = {}): Promise<Prediction[]> {

@@ -17,6 +17,12 @@ export class ImageError extends Error {
   }
 }
 
+/** Anything a decoder throws, as an ImageError (unknown failures count as a corrupt image). */
+export function toImageError(err: unknown): ImageError {
+  if (err instanceof ImageError) return err;
+  return new ImageError("corrupt", err instanceof Error ? err.message : String(err));
+}
+
 export class ProviderUnavailableError extends Error {
   override name = "ProviderUnavailableError";
 }
