@@ -6,6 +6,16 @@ export interface AppendHeadOptions {
   outName?: string;
   /** The backbone output that feeds the head; it stops being a graph output. */
   featuresName?: string;
+  /**
+   * A residual non-linear branch added to the linear logits: logits = linear(f) + second(relu(first(f))).
+   * Each layer is row-major [out][in] like `weights`; first.out must equal second.in.
+   */
+  mlp?: [DenseLayer, DenseLayer];
+}
+
+export interface DenseLayer {
+  weight: Float32Array;
+  bias: Float32Array;
 }
 
 /**
@@ -37,7 +47,26 @@ export async function appendLinearHead(
   }
   const w = g.addInitializer(g.uniqueName("head.weight"), weights, [classes, size]);
   const b = g.addInitializer(g.uniqueName("head.bias"), bias, [classes]);
-  g.addNode("Gemm", [featuresName, w, b], [outName], { transB: int(1) }, g.uniqueName("head"));
+  const linearOut = options.mlp ? g.uniqueName("head_linear") : outName;
+  g.addNode("Gemm", [featuresName, w, b], [linearOut], { transB: int(1) }, g.uniqueName("head"));
+  if (options.mlp) {
+    const [first, second] = options.mlp;
+    const hidden = first.bias.length;
+    if (first.weight.length !== hidden * size || second.bias.length !== classes)
+      throw new Error(`mlp layers must be [hidden x ${size}] then [${classes} x hidden]`);
+    if (second.weight.length !== classes * hidden)
+      throw new Error(
+        `mlp second layer holds ${second.weight.length} values; expected ${classes} x ${hidden}`,
+      );
+    const w1 = g.addInitializer(g.uniqueName("head.mlp1.weight"), first.weight, [hidden, size]);
+    const b1 = g.addInitializer(g.uniqueName("head.mlp1.bias"), first.bias, [hidden]);
+    const w2 = g.addInitializer(g.uniqueName("head.mlp2.weight"), second.weight, [classes, hidden]);
+    const b2 = g.addInitializer(g.uniqueName("head.mlp2.bias"), second.bias, [classes]);
+    const [h] = g.addNode("Gemm", [featuresName, w1, b1], [g.uniqueName("head_mlp1")], { transB: int(1) });
+    const [r] = g.addNode("Relu", [h as string], [g.uniqueName("head_mlp1_relu")]);
+    const [m] = g.addNode("Gemm", [r as string, w2, b2], [g.uniqueName("head_mlp2")], { transB: int(1) });
+    g.addNode("Add", [linearOut, m as string], [outName]);
+  }
   g.addOutput(outName, [batch, classes]);
   return g.toBuffer();
 }

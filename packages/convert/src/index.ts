@@ -1,4 +1,4 @@
-export { type AppendHeadOptions, appendLinearHead } from "./append-head";
+export { type AppendHeadOptions, appendLinearHead, type DenseLayer } from "./append-head";
 export {
   DEFAULT_RESNET_CACHE,
   ensureResnetPackage,

