@@ -1,8 +1,7 @@
-import { spawn } from "node:child_process";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { DenseLayer } from "@garbage/convert";
-import { PYTHON } from "./phase2.js";
+import { runPython } from "./phase2.js";
 import type { Dataset, Head } from "./softmax-regression.js";
 
 const SCRIPT = path.resolve(import.meta.dirname, "../python/mlp_head.py");
@@ -21,24 +20,25 @@ export async function fitMlpHead(
 ): Promise<MlpHead> {
   await mkdir(o.dir, { recursive: true });
   const file = (name: string) => path.join(o.dir, name);
-  const bytes = (a: Float32Array | Int32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-  await writeFile(file("mlp-x-train.f32"), bytes(train.x));
-  await writeFile(file("mlp-y-train.i32"), bytes(train.y));
-  await writeFile(file("mlp-x-val.f32"), bytes(val.x));
-  await writeFile(file("mlp-y-val.i32"), bytes(val.y));
+  const inputs = {
+    "--x-train": [file("mlp-x-train.f32"), train.x],
+    "--y-train": [file("mlp-y-train.i32"), train.y],
+    "--x-val": [file("mlp-x-val.f32"), val.x],
+    "--y-val": [file("mlp-y-val.i32"), val.y],
+  } as const;
+  const files = Object.values(inputs).map(([f]) => f);
+  for (const [f, a] of Object.values(inputs))
+    await writeFile(f, Buffer.from(a.buffer, a.byteOffset, a.byteLength));
   const out = file("mlp-head.f32");
   const args = [
     SCRIPT,
-    ...["--x-train", file("mlp-x-train.f32"), "--y-train", file("mlp-y-train.i32")],
-    ...["--x-val", file("mlp-x-val.f32"), "--y-val", file("mlp-y-val.i32")],
+    ...Object.entries(inputs).flatMap(([flag, [f]]) => [flag, f]),
     ...["--dim", String(train.d), "--classes", String(train.k), "--out", out],
     ...["--seed", String(o.seed), "--threads", String(o.threads), ...(o.args ?? [])],
   ];
-  await new Promise<void>((resolve, reject) => {
-    const p = spawn(PYTHON, args, { stdio: ["ignore", "inherit", "inherit"] });
-    p.on("error", reject);
-    p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`mlp_head.py exited with ${code}`))));
-  });
+  await runPython(args);
+  // The inputs are large (150 MB for the shipped recipe) and written afresh each run.
+  await Promise.all(files.map((f) => rm(f, { force: true })));
   const report = JSON.parse(await readFile(`${out}.json`, "utf8")) as MlpHead["report"];
   const buf = await readFile(out);
   const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);

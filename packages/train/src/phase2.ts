@@ -25,6 +25,17 @@ export async function torchAvailable(): Promise<boolean> {
   });
 }
 
+/** Runs a training script with /usr/bin/python3 (GARBAGE_PYTHON), its output going to ours. */
+export function runPython(args: string[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const p = spawn(PYTHON, args, { stdio: ["ignore", "inherit", "inherit"] });
+    p.on("error", reject);
+    p.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`${path.basename(args[0] ?? PYTHON)} exited with ${code}`)),
+    );
+  });
+}
+
 /** Runs finetune.py (PyTorch; CUDA when present) and returns its report. */
 export async function runPhase2(o: {
   model: string;
@@ -48,10 +59,6 @@ export async function runPhase2(o: {
     o.valList,
     ...o.args,
   ];
-  await new Promise<void>((resolve, reject) => {
-    const p = spawn(PYTHON, args, { stdio: ["ignore", "inherit", "inherit"] });
-    p.on("error", reject);
-    p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`finetune.py exited with ${code}`))));
-  });
+  await runPython(args);
   return JSON.parse(await readFile(`${o.out}.torch-val.json`, "utf8")) as Phase2Report;
 }
