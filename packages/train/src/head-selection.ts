@@ -102,6 +102,16 @@ export interface Trial {
   seconds: number;
 }
 
+type ValScore = { valAccuracy: number; valMacroF1: number };
+
+/** The selection rule for every head choice: better val accuracy, then better macro-F1; ties keep `b`. */
+export function beats(a: ValScore, b: ValScore): boolean {
+  return (
+    a.valAccuracy > b.valAccuracy + 1e-9 ||
+    (Math.abs(a.valAccuracy - b.valAccuracy) < 1e-9 && a.valMacroF1 > b.valMacroF1 + 1e-9)
+  );
+}
+
 /**
  * Fits the head for each lambda (largest first, each warm-started from the previous) and keeps the one
  * with the best validation accuracy, then macro-F1, then the larger lambda (simpler model) on ties.
@@ -136,12 +146,7 @@ export function selectHead(
     log(
       `lambda ${lambda.toExponential(1)}: val acc ${(100 * m.accuracy).toFixed(2)}% macro-F1 ${m.macroF1.toFixed(4)} nll ${trial.valNll.toFixed(4)} (${fit.iterations} it, ${trial.seconds.toFixed(1)} s)`,
     );
-    const better =
-      !best ||
-      trial.valAccuracy > best.trial.valAccuracy + 1e-9 ||
-      (Math.abs(trial.valAccuracy - best.trial.valAccuracy) < 1e-9 &&
-        trial.valMacroF1 > best.trial.valMacroF1 + 1e-9);
-    if (better) best = { head: fit, trial };
+    if (!best || beats(trial, best.trial)) best = { head: fit, trial };
   }
   if (!best) throw new Error("no lambda given");
   return { ...best, trials };

@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { DenseLayer } from "@garbage/convert";
+import { logitsOf } from "./head-selection.js";
 import { runPython } from "./phase2.js";
 import type { Dataset, Head } from "./softmax-regression.js";
 
@@ -66,24 +67,8 @@ export function residualLogits(
   n: number,
   d: number,
 ) {
-  const k = linear.bias.length;
   const hidden = mlp.first.bias.length;
-  const out = new Float64Array(n * k);
-  const h = new Float64Array(hidden);
-  for (let i = 0; i < n; i++) {
-    const row = x.subarray(i * d, (i + 1) * d);
-    for (let u = 0; u < hidden; u++) {
-      let s = mlp.first.bias[u] as number;
-      const w = mlp.first.weight.subarray(u * d, (u + 1) * d);
-      for (let j = 0; j < d; j++) s += (w[j] as number) * (row[j] as number);
-      h[u] = Math.max(s, 0);
-    }
-    for (let c = 0; c < k; c++) {
-      let s = (linear.bias[c] as number) + (mlp.second.bias[c] as number);
-      for (let j = 0; j < d; j++) s += (linear.weight[c * d + j] as number) * (row[j] as number);
-      for (let u = 0; u < hidden; u++) s += (mlp.second.weight[c * hidden + u] as number) * (h[u] as number);
-      out[i * k + c] = s;
-    }
-  }
-  return out;
+  const h = Float32Array.from(logitsOf(mlp.first, x, n, d), (v) => Math.max(v, 0));
+  const branch = logitsOf(mlp.second, h, n, hidden);
+  return logitsOf(linear, x, n, d).map((v, i) => v + (branch[i] as number));
 }

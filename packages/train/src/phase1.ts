@@ -6,6 +6,7 @@ import type { Backbone } from "./backbone.js";
 import { extractFeatures } from "./features.js";
 import {
   argmaxRows,
+  beats,
   fitStandardiser,
   foldStandardiser,
   nll,
@@ -118,10 +119,8 @@ export async function runPhase1(o: Phase1Options): Promise<Phase1Result> {
     });
     const logits = residualLogits(best.head, fit, val.x, val.n, d);
     const m = computeMetrics(o.classes, Array.from(yVal), argmaxRows(logits, k));
-    // Kept on the same rule as lambda: better val accuracy, then better macro-F1.
-    const kept =
-      m.accuracy > best.trial.valAccuracy + 1e-9 ||
-      (Math.abs(m.accuracy - best.trial.valAccuracy) < 1e-9 && m.macroF1 > best.trial.valMacroF1 + 1e-9);
+    const score = { valAccuracy: m.accuracy, valMacroF1: m.macroF1 };
+    const kept = beats(score, best.trial);
     mlp = {
       kept,
       valAccuracy: m.accuracy,
