@@ -2,7 +2,14 @@ import { type DecodeLimits, decodeImage, type ImageInput, type Pixels } from "./
 import { ImageError, type ImageErrorCode, toImageError } from "./errors.js";
 import { type ModelManifest, manifestPathFor, readManifest, sha256File } from "./manifest.js";
 import { type Scored, softmax, topK } from "./math.js";
-import { createSession, runBatch, type Session, type SessionOptions } from "./session.js";
+import {
+  DEFAULT_MIN_CONFIDENCE,
+  loadNoveltyIndex,
+  type NoveltyIndex,
+  type ReviewFlags,
+  reviewFlags,
+} from "./review.js";
+import { createSession, runOutputs, type Session, type SessionOptions } from "./session.js";
 import { flipPixels, tensorSize, writeTensor } from "./tensor.js";
 
 export interface ClassifierOptions extends SessionOptions {
@@ -24,6 +31,9 @@ export interface Prediction {
   confidence: number;
   top: Scored[];
   probabilities: number[];
+  /** A person should check this one: low calibrated confidence, or unlike the training data. */
+  needsReview: boolean;
+  review: ReviewFlags;
 }
 
 export interface Failure {
@@ -65,8 +75,12 @@ export async function loadClassifier(opts: ClassifierOptions): Promise<Classifie
       throw new Error(`model ${opts.model} has sha256 ${actual}, its manifest says ${manifest.sha256}`);
     }
   }
+  const novelty = manifest.review ? await loadNoveltyIndex(manifestPath, manifest.review) : null;
+  if (novelty && !manifest.output.embedding) {
+    throw new Error(`manifest ${manifestPath} has reference embeddings but names no embedding output`);
+  }
   const session = await createSession(opts.model, opts);
-  return new OnnxClassifier(session, manifest, opts);
+  return new OnnxClassifier(session, manifest, opts, novelty);
 }
 
 class OnnxClassifier implements Classifier {
@@ -77,6 +91,7 @@ class OnnxClassifier implements Classifier {
     private readonly session: Session,
     readonly manifest: ModelManifest,
     private readonly opts: ClassifierOptions,
+    private readonly novelty: NoveltyIndex | null = null,
   ) {
     this.classes = manifest.classes;
     this.maxBatch = Math.max(1, opts.maxBatch ?? 32);
@@ -124,34 +139,55 @@ class OnnxClassifier implements Classifier {
     const views = this.opts.tta ? pixels.flatMap((p) => [p, flipPixels(p)]) : [...pixels];
     const size = tensorSize(spec);
     const probs: number[][] = [];
+    const distances: (number | null)[] = [];
+    const outputs = [this.manifest.output.name];
+    if (this.novelty && this.manifest.output.embedding) outputs.push(this.manifest.output.embedding);
     for (let start = 0; start < views.length; start += this.maxBatch) {
       const chunk = views.slice(start, start + this.maxBatch);
       const batch = new Float32Array(chunk.length * size);
       chunk.forEach((p, i) => {
         writeTensor(p, spec, batch, i * size);
       });
-      const { data, width } = await runBatch(
+      const [logits, embedding] = await runOutputs(
         this.session,
         batch,
         [chunk.length, 3, spec.height, spec.width],
         spec.name,
-        this.manifest.output.name,
+        outputs,
       );
+      const { data, width } = logits as { data: Float32Array; width: number };
       for (let i = 0; i < chunk.length; i++) {
         const row = data.subarray(i * width, (i + 1) * width);
         probs.push(
           this.manifest.output.kind === "logits" ? softmax(row, this.manifest.temperature) : Array.from(row),
         );
+        distances.push(
+          embedding && this.novelty
+            ? this.novelty.distance(embedding.data.subarray(i * embedding.width, (i + 1) * embedding.width))
+            : null,
+        );
       }
     }
     const k = opts.topK ?? 3;
+    const reviewSpec = this.manifest.review ?? { minConfidence: DEFAULT_MIN_CONFIDENCE };
     return pixels.map((_, i) => {
       const p = this.opts.tta
         ? average(probs[2 * i] as number[], probs[2 * i + 1] as number[])
         : (probs[i] as number[]);
+      // With TTA the original view's distance decides: the mirror is no less familiar.
+      const distance = distances[this.opts.tta ? 2 * i : i] ?? null;
       const top = topK(p, this.classes, k);
       const best = top[0] as Scored;
-      return { ok: true, label: best.label, confidence: best.confidence, top, probabilities: p };
+      const review = reviewFlags(best.confidence, distance, reviewSpec);
+      return {
+        ok: true,
+        label: best.label,
+        confidence: best.confidence,
+        top,
+        probabilities: p,
+        needsReview: review.needsReview,
+        review,
+      };
     });
   }
 

@@ -3,6 +3,7 @@ import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
+import { reviewSpecSchema } from "./review.js";
 
 const triple = z.tuple([z.number(), z.number(), z.number()]);
 
@@ -54,11 +55,15 @@ export const manifestSchema = z
       .object({
         name: z.string().default("logits"),
         kind: z.enum(["logits", "probabilities"]).default("logits"),
+        /** Name of the pooled-feature output that the review's novelty distance reads, if the model has one. */
+        embedding: z.string().optional(),
       })
       .default({ name: "logits", kind: "logits" }),
     /** Softmax temperature fitted on validation data; 1 means uncalibrated. */
     temperature: z.number().positive().default(1),
     metrics: z.array(metricsSchema).default([]),
+    /** When a prediction needs a person: thresholds and reference embeddings, fitted by the training recipe. */
+    review: reviewSpecSchema.optional(),
     training: z.record(z.string(), z.unknown()).optional(),
   })
   .passthrough();

@@ -65,13 +65,30 @@ export async function runBatch(
   input = "input",
   output?: string,
 ): Promise<{ data: Float32Array; width: number }> {
-  const tensor = new ort.Tensor("float32", batch, dims as unknown as number[]);
   const outName = output ?? session.outputNames[0];
   if (!outName) throw new Error("model has no outputs");
-  const res = await session.run({ [input]: tensor }, [outName]);
-  const out = res[outName];
-  if (!out) throw new Error(`model did not produce output ${outName}`);
-  const data = out.data as Float32Array;
-  tensor.dispose?.();
-  return { data, width: data.length / dims[0] };
+  const [out] = await runOutputs(session, batch, dims, input, [outName]);
+  return out as { data: Float32Array; width: number };
+}
+
+/** Like runBatch, for several outputs of one run (logits and the embedding the review reads). */
+export async function runOutputs(
+  session: Session,
+  batch: Float32Array,
+  dims: readonly [number, number, number, number],
+  input: string,
+  outputs: readonly string[],
+): Promise<{ data: Float32Array; width: number }[]> {
+  const tensor = new ort.Tensor("float32", batch, dims as unknown as number[]);
+  try {
+    const res = await session.run({ [input]: tensor }, [...outputs]);
+    return outputs.map((name) => {
+      const out = res[name];
+      if (!out) throw new Error(`model did not produce output ${name}`);
+      const data = out.data as Float32Array;
+      return { data, width: data.length / dims[0] };
+    });
+  } finally {
+    tensor.dispose?.();
+  }
 }
