@@ -1,6 +1,7 @@
 import { and, asc, eq, isNotNull, sql } from "drizzle-orm";
 import type { DbOrTx } from "./client";
-import { type RecordResultsOutcome, type RollupRow, recordResults, updateRollup } from "./record-results";
+import { type RecordResultsOutcome, recordResults } from "./record-results";
+import { type RollupRow, updateRollup } from "./rollup";
 import { batches } from "./schema/batches";
 import { images } from "./schema/images";
 
@@ -158,7 +159,7 @@ export async function deleteBatch(db: DbOrTx, id: string): Promise<boolean> {
     const locked = await tx.execute(sql`select id from batches where id = ${id} for update`);
     if (locked.rows.length === 0) return false;
     const recorded = await tx.execute<RollupRow & Record<string, unknown>>(sql`
-      select r.status, r.label, r.confidence, i.site, i.line, date_trunc('minute', i.captured_at) as bucket
+      select r.status, r.label, r.confidence, r.needs_review, i.site, i.line, date_trunc('minute', i.captured_at) as bucket
       from results r join images i on i.id = r.image_id
       where r.batch_id = ${id}`);
     if (recorded.rows.length > 0) await updateRollup(tx, recorded.rows, -1);

@@ -23,11 +23,12 @@ export {
 } from "./client";
 export { ensureDatabase, MIGRATIONS_FOLDER, migrate } from "./migrate";
 export {
-  histogramBin,
   type RecordResultsOutcome,
   type ResultInput,
+  type ReviewInput,
   recordResults,
 } from "./record-results";
 export { listResults, type ResultItem, type ResultPage } from "./results-query";
+export { histogramBin } from "./rollup";
 export * from "./schema/index";
 export { getStats, type StatsBucket, type StatsQuery, type StatsResult, thresholdBins } from "./stats";

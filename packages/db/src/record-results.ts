@@ -1,7 +1,16 @@
 import { sql } from "drizzle-orm";
 import type { DbOrTx } from "./client";
-import { HISTOGRAM_BINS } from "./schema/class-stats";
-import type { ResultStatus, TopEntry } from "./schema/results";
+import { type RollupRow, updateRollup } from "./rollup";
+import type { ResultStatus, ReviewReason, TopEntry } from "./schema/results";
+
+/** The model's review flags for one ok result (the shape of @garbage/inference's ReviewFlags). */
+export interface ReviewInput {
+  needsReview: boolean;
+  lowConfidence: boolean;
+  unfamiliar: boolean;
+  /** k-NN distance to the training embeddings (stored as `novelty`), null without reference embeddings. */
+  distance: number | null;
+}
 
 export interface ResultInput {
   imageId: string;
@@ -11,6 +20,8 @@ export interface ResultInput {
   /** Required when status is "ok", in [0, 1]. */
   confidence?: number | null;
   top?: TopEntry[] | null;
+  /** ok results only; absent means the result does not need review. */
+  review?: ReviewInput | null;
   modelVersion?: string | null;
   inferenceMs?: number | null;
   queueMs?: number | null;
@@ -30,23 +41,9 @@ export interface RecordResultsOutcome {
   completedBatches: { id: string; status: "completed" | "completed_with_errors" }[];
 }
 
-/** What the rollup needs of one result. */
-export interface RollupRow {
-  status: ResultStatus;
-  label: string | null;
-  confidence: number | null;
-  site: string | null;
-  line: string | null;
-  bucket: Date | string;
-}
-
 interface InsertedRow extends RollupRow {
   image_id: string;
   batch_id: string;
-}
-
-export function histogramBin(confidence: number): number {
-  return Math.max(0, Math.min(HISTOGRAM_BINS - 1, Math.floor(confidence * HISTOGRAM_BINS)));
 }
 
 /**
@@ -74,6 +71,9 @@ export async function recordResults(db: DbOrTx, rows: readonly ResultInput[]): P
       label: r.label ?? null,
       confidence: r.confidence ?? null,
       top: r.top ?? null,
+      needs_review: r.review?.needsReview ?? false,
+      review_reasons: reviewReasons(r.review),
+      novelty: r.review?.distance ?? null,
       model_version: r.modelVersion ?? null,
       inference_ms: r.inferenceMs ?? null,
       queue_ms: r.queueMs ?? null,
@@ -84,19 +84,20 @@ export async function recordResults(db: DbOrTx, rows: readonly ResultInput[]): P
     const inserted = await tx.execute<InsertedRow & Record<string, unknown>>(sql`
       with v as (
         select * from rows from (jsonb_to_recordset(${JSON.stringify(payload)}::jsonb) as (
-          image_id uuid, status result_status, label text, confidence float8, top jsonb, model_version text,
-          inference_ms float8, queue_ms float8, end_to_end_ms float8, error_code text, error_message text)
-        ) with ordinality as v(image_id, status, label, confidence, top, model_version, inference_ms, queue_ms,
-          end_to_end_ms, error_code, error_message, ord)
+          image_id uuid, status result_status, label text, confidence float8, top jsonb, needs_review boolean,
+          review_reasons text[], novelty float8, model_version text, inference_ms float8, queue_ms float8,
+          end_to_end_ms float8, error_code text, error_message text)
+        ) with ordinality as v(image_id, status, label, confidence, top, needs_review, review_reasons, novelty,
+          model_version, inference_ms, queue_ms, end_to_end_ms, error_code, error_message, ord)
       ), ins as (
-        insert into results (image_id, batch_id, status, label, confidence, top, model_version, inference_ms,
-          queue_ms, end_to_end_ms, error_code, error_message)
-        select v.image_id, i.batch_id, v.status, v.label, v.confidence, v.top, v.model_version, v.inference_ms,
-          v.queue_ms, v.end_to_end_ms, v.error_code, v.error_message
+        insert into results (image_id, batch_id, status, label, confidence, top, needs_review, review_reasons,
+          novelty, model_version, inference_ms, queue_ms, end_to_end_ms, error_code, error_message)
+        select v.image_id, i.batch_id, v.status, v.label, v.confidence, v.top, v.needs_review, v.review_reasons,
+          v.novelty, v.model_version, v.inference_ms, v.queue_ms, v.end_to_end_ms, v.error_code, v.error_message
         from v join images i on i.id = v.image_id
         order by v.ord
         on conflict (image_id) do nothing
-        returning image_id, batch_id, status, label, confidence
+        returning image_id, batch_id, status, label, confidence, needs_review
       )
       select ins.*, i.site, i.line, date_trunc('minute', i.captured_at) as bucket
       from ins join images i on i.id = ins.image_id`);
@@ -136,6 +137,27 @@ function validate(row: ResultInput): void {
   } else if (row.status !== "failed") {
     throw new TypeError(`unknown result status ${String(row.status)} for image ${row.imageId}`);
   }
+  const review = row.review;
+  if (review == null) return;
+  if (row.status !== "ok") {
+    throw new TypeError(`failed result for image ${row.imageId} cannot carry review flags`);
+  }
+  if (review.needsReview !== (review.lowConfidence || review.unfamiliar)) {
+    throw new TypeError(
+      `review flags of image ${row.imageId} disagree: needsReview without a reason or vice versa`,
+    );
+  }
+  // JSON would turn NaN into null and silently lose that the distance was broken.
+  if (review.distance !== null && !Number.isFinite(review.distance)) {
+    throw new TypeError(`review distance of image ${row.imageId} is not a finite number`);
+  }
+}
+
+function reviewReasons(review: ReviewInput | null | undefined): ReviewReason[] {
+  const reasons: ReviewReason[] = [];
+  if (review?.lowConfidence) reasons.push("low_confidence");
+  if (review?.unfamiliar) reasons.push("unfamiliar");
+  return reasons;
 }
 
 async function updateBatches(
@@ -171,47 +193,4 @@ async function updateBatches(
     }
   }
   return completed;
-}
-
-/** Adds (sign 1) or removes (sign -1) results from class_stats. */
-export async function updateRollup(
-  tx: DbOrTx,
-  written: readonly RollupRow[],
-  sign: 1 | -1 = 1,
-): Promise<void> {
-  const groups = new Map<
-    string,
-    { bucket: string; site: string; line: string; label: string; count: number; histogram: number[] }
-  >();
-  for (const row of written) {
-    const bucket = new Date(row.bucket).toISOString();
-    const label = row.status === "ok" ? (row.label ?? "") : "";
-    const site = row.site ?? "";
-    const line = row.line ?? "";
-    const key = JSON.stringify([bucket, site, line, label]);
-    let g = groups.get(key);
-    if (!g) {
-      g = { bucket, site, line, label, count: 0, histogram: new Array(HISTOGRAM_BINS).fill(0) };
-      groups.set(key, g);
-    }
-    g.count += sign;
-    if (row.status === "ok" && row.confidence != null) {
-      const bin = histogramBin(row.confidence);
-      g.histogram[bin] = (g.histogram[bin] ?? 0) + sign;
-    }
-  }
-  const sorted = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g);
-  await tx.execute(sql`
-    insert into class_stats (bucket, site, line, label, count, histogram)
-    select s.bucket, s.site, s.line, s.label, s.count, s.histogram
-    from rows from (jsonb_to_recordset(${JSON.stringify(sorted)}::jsonb)
-      as (bucket timestamptz, site text, line text, label text, count bigint, histogram int[])
-    ) with ordinality as s(bucket, site, line, label, count, histogram, ord)
-    order by s.ord
-    on conflict (bucket, site, line, label) do update set
-      count = class_stats.count + excluded.count,
-      histogram = (
-        select array_agg(coalesce(a, 0) + coalesce(b, 0) order by n)
-        from unnest(class_stats.histogram, excluded.histogram) with ordinality as h(a, b, n)
-      )`);
 }

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { DbOrTx } from "./client";
-import type { TopEntry } from "./schema/results";
+import type { ReviewReason, TopEntry } from "./schema/results";
 
 export interface ResultItem {
   imageId: string;
@@ -11,6 +11,11 @@ export interface ResultItem {
   label: string | null;
   confidence: number | null;
   top: TopEntry[];
+  /** null while queued; false for failed results. */
+  needsReview: boolean | null;
+  reviewReasons: ReviewReason[];
+  /** The model's k-NN distance to its training data; null without reference embeddings or result. */
+  novelty: number | null;
   error: { code: string; message: string | null } | null;
 }
 
@@ -28,25 +33,30 @@ interface Row extends Record<string, unknown> {
   label: string | null;
   confidence: number | null;
   top: TopEntry[] | null;
+  needs_review: boolean | null;
+  review_reasons: ReviewReason[] | null;
+  novelty: number | null;
   error_code: string | null;
   error_message: string | null;
 }
 
 /**
  * Keyset pagination over (batch_id, index), served by the images_batch_index_unique index, so late pages cost
- * the same as the first. Every image appears, with status "queued" until it has a result.
+ * the same as the first. Every image appears, with status "queued" until it has a result, unless `needsReview`
+ * filters on recorded results (queued images then never match).
  */
 export async function listResults(
   db: DbOrTx,
   batchId: string,
-  options: { after?: number | null; limit: number },
+  options: { after?: number | null; limit: number; needsReview?: boolean | null },
 ): Promise<ResultPage> {
   const after = options.after ?? -1;
   const res = await db.execute<Row>(sql`
-    select i.id as image_id, i.index, i.filename, r.status, r.label, r.confidence, r.top, r.error_code,
-      r.error_message
+    select i.id as image_id, i.index, i.filename, r.status, r.label, r.confidence, r.top, r.needs_review,
+      r.review_reasons, r.novelty, r.error_code, r.error_message
     from images i left join results r on r.image_id = i.id
     where i.batch_id = ${batchId} and i.index > ${after}
+      ${options.needsReview == null ? sql`` : sql`and r.needs_review = ${options.needsReview}`}
     order by i.index
     limit ${options.limit + 1}`);
   const rows = res.rows.slice(0, options.limit);
@@ -59,6 +69,9 @@ export async function listResults(
       label: row.label,
       confidence: row.confidence,
       top: row.top ?? [],
+      needsReview: row.needs_review,
+      reviewReasons: row.review_reasons ?? [],
+      novelty: row.novelty,
       error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
     }),
   );

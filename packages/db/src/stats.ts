@@ -23,11 +23,34 @@ export interface StatsResult {
   failed: number;
   lowConfidence: number;
   threshold: number;
-  /** share = count / classified. */
-  classes: { label: string; count: number; share: number; lowConfidence: number }[];
-  /** Buckets in UTC, ascending; only buckets with results. `counts` is per label, failures under `failed`. */
-  series: { bucket: Date; total: number; failed: number; counts: Record<string, number> }[];
+  /** ok results the model flagged for review (its own thresholds, not `threshold`). */
+  needsReview: number;
+  /** needsReview / classified; 0 when nothing was classified. */
+  reviewRate: number;
+  /** share = count / classified, reviewRate = needsReview / count. */
+  classes: {
+    label: string;
+    count: number;
+    share: number;
+    lowConfidence: number;
+    needsReview: number;
+    reviewRate: number;
+  }[];
+  /**
+   * Buckets in UTC, ascending; only buckets with results. `counts` is per label, failures under `failed`;
+   * reviewRate = needsReview / (total - failed).
+   */
+  series: {
+    bucket: Date;
+    total: number;
+    failed: number;
+    counts: Record<string, number>;
+    needsReview: number;
+    reviewRate: number;
+  }[];
 }
+
+const rate = (part: number, whole: number) => (whole > 0 ? part / whole : 0);
 
 /** Number of histogram bins below a threshold; throws when the rollup cannot answer it exactly. */
 export function thresholdBins(threshold: number): number {
@@ -48,29 +71,40 @@ export async function getStats(db: DbOrTx, query: StatsQuery): Promise<StatsResu
   if (query.line != null) filters.push(sql`line = ${query.line}`);
   const where = sql.join(filters, sql` and `);
 
-  const totals = await db.execute<{ label: string; count: string; low: string }>(sql`
-    select label, sum(count)::bigint as count,
+  const totals = await db.execute<{ label: string; count: string; low: string; review: string }>(sql`
+    select label, sum(count)::bigint as count, sum(review_count)::bigint as review,
       sum((select coalesce(sum(x), 0) from unnest(histogram[1:${bins}]) as x))::bigint as low
     from class_stats where ${where}
     group by label having sum(count) <> 0 order by label`);
-  const series = await db.execute<{ b: Date | string; label: string; count: string }>(sql`
-    select date_trunc(${query.bucket}, bucket, 'UTC') as b, label, sum(count)::bigint as count
+  const series = await db.execute<{ b: Date | string; label: string; count: string; review: string }>(sql`
+    select date_trunc(${query.bucket}, bucket, 'UTC') as b, label, sum(count)::bigint as count,
+      sum(review_count)::bigint as review
     from class_stats where ${where}
     group by 1, 2 having sum(count) <> 0 order by 1, 2`);
 
   let failed = 0;
   let lowConfidence = 0;
+  let needsReview = 0;
   const classes: StatsResult["classes"] = [];
   for (const row of totals.rows) {
     const count = Number(row.count);
     if (row.label === "") failed += count;
     else {
-      classes.push({ label: row.label, count, share: 0, lowConfidence: Number(row.low) });
+      const review = Number(row.review);
+      classes.push({
+        label: row.label,
+        count,
+        share: 0,
+        lowConfidence: Number(row.low),
+        needsReview: review,
+        reviewRate: rate(review, count),
+      });
       lowConfidence += Number(row.low);
+      needsReview += review;
     }
   }
   const classified = classes.reduce((sum, c) => sum + c.count, 0);
-  for (const c of classes) c.share = classified > 0 ? c.count / classified : 0;
+  for (const c of classes) c.share = rate(c.count, classified);
   classes.sort((a, b) => b.count - a.count || (a.label < b.label ? -1 : 1));
 
   const byBucket = new Map<number, StatsResult["series"][number]>();
@@ -78,20 +112,25 @@ export async function getStats(db: DbOrTx, query: StatsQuery): Promise<StatsResu
     const bucket = new Date(row.b);
     let entry = byBucket.get(bucket.getTime());
     if (!entry) {
-      entry = { bucket, total: 0, failed: 0, counts: {} };
+      entry = { bucket, total: 0, failed: 0, counts: {}, needsReview: 0, reviewRate: 0 };
       byBucket.set(bucket.getTime(), entry);
     }
     const count = Number(row.count);
     entry.total += count;
     if (row.label === "") entry.failed += count;
     else entry.counts[row.label] = count;
+    entry.needsReview += Number(row.review);
   }
+  for (const entry of byBucket.values())
+    entry.reviewRate = rate(entry.needsReview, entry.total - entry.failed);
   return {
     total: classified + failed,
     classified,
     failed,
     lowConfidence,
     threshold: bins / HISTOGRAM_BINS,
+    needsReview,
+    reviewRate: rate(needsReview, classified),
     classes,
     series: [...byBucket.values()],
   };

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { count, eq } from "drizzle-orm";
+import { count, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   batches,
@@ -114,6 +114,44 @@ describe("listResults", () => {
     const last = await listResults(handle.db, batch.id, { after: second.nextCursor, limit: 2 });
     expect(last.items.map((i) => i.index)).toEqual([4]);
     expect(last.nextCursor).toBeNull();
+    expect(first.items[0]).toMatchObject({
+      status: "queued",
+      needsReview: null,
+      novelty: null,
+      reviewReasons: [],
+    });
+  });
+
+  it("filters on needsReview and pages through the matches only", async () => {
+    const { batch, images: rows } = await createBatch(handle.db, { images: newImages(6) });
+    const id = (i: number) => rows[i]?.id as string;
+    const flags = { needsReview: true, lowConfidence: true, unfamiliar: false, distance: 0.25 };
+    await recordResults(handle.db, [
+      { imageId: id(0), status: "ok", label: "glass", confidence: 0.4, review: flags },
+      { imageId: id(1), status: "ok", label: "glass", confidence: 0.9 },
+      { imageId: id(2), status: "failed", errorCode: "corrupt" },
+      { imageId: id(3), status: "ok", label: "metal", confidence: 0.45, review: flags },
+      { imageId: id(5), status: "ok", label: "paper", confidence: 0.3, review: flags },
+    ]);
+    const flagged = await listResults(handle.db, batch.id, { limit: 2, needsReview: true });
+    expect(flagged.items.map((i) => i.index)).toEqual([0, 3]);
+    expect(flagged.items[0]).toMatchObject({
+      needsReview: true,
+      novelty: 0.25,
+      reviewReasons: ["low_confidence"],
+    });
+    const rest = await listResults(handle.db, batch.id, {
+      after: flagged.nextCursor,
+      limit: 2,
+      needsReview: true,
+    });
+    expect(rest).toMatchObject({ items: [{ index: 5 }], nextCursor: null });
+    // Failed results do not need review; queued image 4 has no outcome to filter on.
+    const clean = await listResults(handle.db, batch.id, { limit: 10, needsReview: false });
+    expect(clean.items.map((i) => [i.index, i.status])).toEqual([
+      [1, "ok"],
+      [2, "failed"],
+    ]);
   });
 });
 
@@ -123,16 +161,22 @@ describe("deleteBatch", () => {
     const capturedAt = new Date("2020-03-04T05:06:07Z");
     const window = { from: new Date("2020-03-04T00:00:00Z"), to: new Date("2020-03-05T00:00:00Z") };
     const { batch, images: rows } = await createBatch(handle.db, { site, capturedAt, images: newImages(2) });
+    const review = { needsReview: true, lowConfidence: true, unfamiliar: false, distance: null };
     await recordResults(
       handle.db,
-      rows.map((r) => ({ imageId: r.id, status: "ok" as const, label: "paper", confidence: 0.3 })),
+      rows.map((r) => ({ imageId: r.id, status: "ok" as const, label: "paper", confidence: 0.3, review })),
     );
     const before = await getStats(handle.db, { ...window, bucket: "day", site, threshold: 0.5 });
-    expect(before).toMatchObject({ total: 2, lowConfidence: 2 });
+    expect(before).toMatchObject({ total: 2, lowConfidence: 2, needsReview: 2 });
     expect(await deleteBatch(handle.db, batch.id)).toBe(true);
     expect(await getBatch(handle.db, batch.id)).toBeNull();
     const after = await getStats(handle.db, { ...window, bucket: "day", site, threshold: 0.5 });
-    expect(after).toMatchObject({ total: 0, lowConfidence: 0, classes: [], series: [] });
+    expect(after).toMatchObject({ total: 0, lowConfidence: 0, needsReview: 0, classes: [], series: [] });
+    // Stats hide rows whose count is back to 0, so look at the rollup itself.
+    const rollup = await handle.db.execute<{ count: string; review: string }>(
+      sql`select sum(count) as count, sum(review_count) as review from class_stats where site = ${site}`,
+    );
+    expect(rollup.rows[0]).toEqual({ count: "0", review: "0" });
     expect(await deleteBatch(handle.db, batch.id)).toBe(false);
     const [left] = await handle.db.select({ n: count() }).from(batches).where(eq(batches.id, batch.id));
     expect(left?.n).toBe(0);

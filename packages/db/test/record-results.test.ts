@@ -38,6 +38,16 @@ const ok = (imageId: string, label = "plastic", confidence = 0.8): ResultInput =
   modelVersion: "m1",
   inferenceMs: 3,
 });
+const review = (lowConfidence: boolean, unfamiliar: boolean, distance: number | null = null) => ({
+  needsReview: lowConfidence || unfamiliar,
+  lowConfidence,
+  unfamiliar,
+  distance,
+});
+const flagged = (imageId: string, label = "plastic", distance: number | null = 0.4): ResultInput => ({
+  ...ok(imageId, label, 0.3),
+  review: review(true, distance !== null && distance > 0.3, distance),
+});
 const failed = (imageId: string): ResultInput => ({
   imageId,
   status: "failed",
@@ -115,6 +125,80 @@ describe("recordResults", () => {
       ["plastic", 2],
       ["metal", 1],
     ]);
+  });
+
+  it("stores review flags and counts review_count only from inserted rows, so a replay never double counts", async () => {
+    const site = `site-${randomUUID()}`;
+    const { ids } = await batchOf(5, { site, capturedAt: new Date("2021-02-01T10:00:00Z") });
+    const [a, b, c, d, e] = ids as [string, string, string, string, string];
+    const first = [flagged(a), flagged(b, "glass", null), { ...ok(c), review: review(false, false, 0.05) }];
+    await recordResults(handle.db, first);
+    // The replay repeats every row, flips the flags of c (first write wins) and adds two new flagged ones.
+    const replay = await recordResults(handle.db, [
+      ...first.slice(0, 2),
+      { ...ok(c), review: review(false, true, 0.9) },
+      flagged(d),
+      { ...ok(e, "glass"), review: review(false, true, 0.7) },
+    ]);
+    expect(replay).toMatchObject({ inserted: 2, duplicates: 3 });
+
+    const stored = await handle.db.execute<{
+      image_id: string;
+      needs_review: boolean;
+      review_reasons: string[];
+      novelty: number | null;
+    }>(sql`select image_id, needs_review, review_reasons, novelty from results
+      where image_id = any(${`{${ids.join(",")}}`}::uuid[])`);
+    const byId = new Map(stored.rows.map((r) => [r.image_id, r]));
+    expect(byId.get(a)).toMatchObject({
+      needs_review: true,
+      review_reasons: ["low_confidence", "unfamiliar"],
+    });
+    expect(byId.get(a)?.novelty).toBe(0.4);
+    expect(byId.get(b)).toMatchObject({
+      needs_review: true,
+      review_reasons: ["low_confidence"],
+      novelty: null,
+    });
+    expect(byId.get(c)).toMatchObject({ needs_review: false, review_reasons: [], novelty: 0.05 });
+    expect(byId.get(e)).toMatchObject({ needs_review: true, review_reasons: ["unfamiliar"], novelty: 0.7 });
+
+    const rollup = await handle.db.execute<{ label: string; count: string; review: string }>(sql`
+      select label, sum(count) as count, sum(review_count) as review from class_stats
+      where site = ${site} group by label order by label`);
+    expect(rollup.rows.map((r) => [r.label, Number(r.count), Number(r.review)])).toEqual([
+      ["glass", 2, 2],
+      ["plastic", 3, 2],
+    ]);
+    // A second full replay changes nothing.
+    await recordResults(handle.db, [...first, flagged(d), flagged(e)]);
+    const stats = await getStats(handle.db, {
+      from: new Date("2021-02-01T00:00:00Z"),
+      to: new Date("2021-02-02T00:00:00Z"),
+      bucket: "hour",
+      site,
+      threshold: 0.5,
+    });
+    expect(stats).toMatchObject({ classified: 5, needsReview: 4, reviewRate: 0.8 });
+    expect(stats.series).toMatchObject([{ total: 5, needsReview: 4, reviewRate: 0.8 }]);
+  });
+
+  it("rejects review flags that contradict themselves or sit on a failed result", async () => {
+    const { batch, ids } = await batchOf(1);
+    const id = ids[0] as string;
+    const bad: ResultInput[] = [
+      { ...ok(id), review: { needsReview: true, lowConfidence: false, unfamiliar: false, distance: null } },
+      { ...ok(id), review: { needsReview: false, lowConfidence: true, unfamiliar: false, distance: null } },
+      { ...ok(id), review: review(false, true, Number.NaN) },
+      { ...failed(id), review: review(true, false) },
+    ];
+    for (const row of bad) await expect(recordResults(handle.db, [row])).rejects.toThrow(TypeError);
+    // The database refuses them too, whoever writes.
+    await expect(
+      handle.db.execute(sql`insert into results (image_id, batch_id, status, label, confidence, needs_review)
+        values (${id}, ${batch.id}, 'ok', 'glass', 0.9, true)`),
+    ).rejects.toMatchObject({ cause: { constraint: "results_review_consistent" } });
+    expect(await getBatch(handle.db, batch.id)).toMatchObject({ processed: 0, status: "queued" });
   });
 
   it("skips images that do not exist and rejects malformed rows before writing anything", async () => {

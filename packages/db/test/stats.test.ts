@@ -56,7 +56,18 @@ describe("getStats", () => {
         if (r < 0.1) return { imageId: image.id, status: "failed", errorCode: "corrupt" };
         // Include exact bin edges: 0.5 is not below a 0.5 threshold.
         const confidence = r < 0.15 ? 0.5 : Math.round(random() * 1000) / 1000;
-        return { imageId: image.id, status: "ok", label: LABELS[Math.floor(random() * 5)], confidence };
+        // The model's own review flags, independent of the stats threshold: low below 0.4, some unfamiliar.
+        const distance = Math.round(random() * 100) / 100;
+        const lowConfidence = confidence < 0.4;
+        const unfamiliar = distance > 0.8;
+        const review = { needsReview: lowConfidence || unfamiliar, lowConfidence, unfamiliar, distance };
+        return {
+          imageId: image.id,
+          status: "ok",
+          label: LABELS[Math.floor(random() * 5)],
+          confidence,
+          review,
+        };
       });
       await recordResults(handle.db, rows.slice(0, 10));
       await recordResults(handle.db, rows.slice(5));
@@ -64,13 +75,19 @@ describe("getStats", () => {
   });
 
   async function raw(threshold: number, line?: string) {
-    const res = await handle.db.execute<{ label: string | null; n: string; low: string }>(sql`
-      select r.label, count(*) as n, count(*) filter (where r.status = 'ok' and r.confidence < ${threshold}) as low
+    const res = await handle.db.execute<{ label: string | null; n: string; low: string; review: string }>(sql`
+      select r.label, count(*) as n, count(*) filter (where r.status = 'ok' and r.confidence < ${threshold}) as low,
+        count(*) filter (where r.needs_review) as review
       from results r join images i on i.id = r.image_id
       where i.site = ${site} and i.captured_at >= ${from.toISOString()} and i.captured_at < ${to.toISOString()}
         ${line ? sql`and i.line = ${line}` : sql``}
       group by r.label`);
-    return res.rows.map((r) => ({ label: r.label ?? "", n: Number(r.n), low: Number(r.low) }));
+    return res.rows.map((r) => ({
+      label: r.label ?? "",
+      n: Number(r.n),
+      low: Number(r.low),
+      review: Number(r.review),
+    }));
   }
 
   for (const threshold of [0.5, 0.25, 0.8]) {
@@ -88,6 +105,15 @@ describe("getStats", () => {
         Object.fromEntries(classes.map((c) => [c.label, [c.n, c.low]])),
       );
       expect(stats.classes.reduce((s, c) => s + c.share, 0)).toBeCloseTo(1, 10);
+      // Review counts do not depend on the threshold: they are the model's flags as recorded.
+      const review = classes.reduce((s, c) => s + c.review, 0);
+      expect(review).toBeGreaterThan(0);
+      expect(review).toBeLessThan(stats.classified);
+      expect(stats.needsReview).toBe(review);
+      expect(stats.reviewRate).toBeCloseTo(review / stats.classified, 12);
+      expect(Object.fromEntries(stats.classes.map((c) => [c.label, [c.needsReview, c.reviewRate]]))).toEqual(
+        Object.fromEntries(classes.map((c) => [c.label, [c.review, c.review / c.n]])),
+      );
     });
   }
 
@@ -100,6 +126,10 @@ describe("getStats", () => {
         for (const [label, n] of Object.entries(entry.counts)) perLabel[label] = (perLabel[label] ?? 0) + n;
       }
       expect(perLabel).toEqual(Object.fromEntries(stats.classes.map((c) => [c.label, c.count])));
+      expect(stats.series.reduce((s, e) => s + e.needsReview, 0)).toBe(stats.needsReview);
+      for (const entry of stats.series) {
+        expect(entry.reviewRate).toBeCloseTo(entry.needsReview / (entry.total - entry.failed), 12);
+      }
       if (bucket === "day")
         expect(stats.series.map((e) => e.bucket.toISOString())).toEqual([
           "2022-06-01T00:00:00.000Z",
@@ -115,9 +145,9 @@ describe("getStats", () => {
       threshold: 0.5,
     });
     expect(line0.total).toBe(150);
-    expect(line0.lowConfidence).toBe(
-      (await raw(0.5, "line-0")).reduce((s, c) => s + (c.label ? c.low : 0), 0),
-    );
+    const rawLine0 = await raw(0.5, "line-0");
+    expect(line0.lowConfidence).toBe(rawLine0.reduce((s, c) => s + (c.label ? c.low : 0), 0));
+    expect(line0.needsReview).toBe(rawLine0.reduce((s, c) => s + c.review, 0));
   });
 
   it("returns nothing outside the window and refuses thresholds the histogram cannot answer", async () => {
@@ -128,7 +158,7 @@ describe("getStats", () => {
       site,
       threshold: 0.5,
     });
-    expect(empty).toMatchObject({ total: 0, classes: [], series: [] });
+    expect(empty).toMatchObject({ total: 0, needsReview: 0, reviewRate: 0, classes: [], series: [] });
     expect(thresholdBins(0.35)).toBe(7);
     expect(() => thresholdBins(0.33)).toThrow(RangeError);
     expect(() => thresholdBins(1.05)).toThrow(RangeError);

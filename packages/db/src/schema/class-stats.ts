@@ -20,6 +20,8 @@ export const classStats = pgTable(
     label: text("label").notNull(),
     count: bigint("count", { mode: "number" }).notNull().default(0),
     histogram: integer("histogram").array().notNull(),
+    /** ok results the model flagged for review; like count, only ever moved by rows actually inserted. */
+    reviewCount: bigint("review_count", { mode: "number" }).notNull().default(0),
   },
   (t) => [
     primaryKey({ name: "class_stats_pkey", columns: [t.bucket, t.site, t.line, t.label] }),

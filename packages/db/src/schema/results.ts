@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import {
+  boolean,
   check,
   doublePrecision,
   index,
@@ -15,6 +16,10 @@ import { images } from "./images";
 
 export const resultStatus = pgEnum("result_status", ["ok", "failed"]);
 export type ResultStatus = (typeof resultStatus.enumValues)[number];
+
+/** Why an ok result needs a person: the model's review flags, as recorded by the worker. */
+export const REVIEW_REASONS = ["low_confidence", "unfamiliar"] as const;
+export type ReviewReason = (typeof REVIEW_REASONS)[number];
 
 export interface TopEntry {
   label: string;
@@ -40,6 +45,11 @@ export const results = pgTable(
     inferenceMs: doublePrecision("inference_ms"),
     queueMs: doublePrecision("queue_ms"),
     endToEndMs: doublePrecision("end_to_end_ms"),
+    // Denormalised from review_reasons so the review queue of a batch is a plain boolean filter.
+    needsReview: boolean("needs_review").notNull().default(false),
+    reviewReasons: text("review_reasons").array().$type<ReviewReason[]>().notNull().default(sql`'{}'`),
+    /** k-NN distance to the training embeddings; null for models that ship no reference embeddings. */
+    novelty: doublePrecision("novelty"),
     errorCode: text("error_code"),
     errorMessage: text("error_message"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
@@ -48,6 +58,14 @@ export const results = pgTable(
     check(
       "results_ok_has_label",
       sql`${t.status} <> 'ok' or (${t.label} is not null and ${t.confidence} between 0 and 1)`,
+    ),
+    check(
+      "results_review_consistent",
+      sql`${t.needsReview} = (cardinality(${t.reviewReasons}) > 0) and (${t.status} = 'ok' or not ${t.needsReview})`,
+    ),
+    check(
+      "results_review_reasons_known",
+      sql`${t.reviewReasons} <@ array[${sql.raw(REVIEW_REASONS.map((r) => `'${r}'`).join(", "))}]::text[]`,
     ),
     // Batch deletion cascades through it; stats read class_stats, so no time index is paid for on every insert.
     index("results_batch_id_idx").on(t.batchId),
