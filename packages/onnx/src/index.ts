@@ -16,3 +16,4 @@ export {
   tinyClassifierWeights,
   writeTinyModel,
 } from "./tiny-classifier";
+export { floatToHalf, type TinyReviewModelFiles, writeTinyReviewModel } from "./tiny-review";
