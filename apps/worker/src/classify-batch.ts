@@ -78,6 +78,7 @@ export function createBatchRunner(deps: BatchRunnerDeps): (items: BatchItem[]) =
         label: outcome.label,
         confidence: outcome.confidence,
         top: outcome.top,
+        review: outcome.review,
         inferenceMs: classified.inferenceMs,
         ...timing,
       };

@@ -1,4 +1,4 @@
-import type { ImageErrorCode, Provider } from "@garbage/inference";
+import type { ImageErrorCode, Prediction, Provider } from "@garbage/inference";
 
 /** What the inference thread needs to load its Classifier (passed as workerData, so structured-clonable). */
 export interface InferenceThreadOptions {
@@ -18,9 +18,12 @@ export interface ModelInfo {
   classes: string[];
 }
 
-/** A Prediction without the full probability vector, which nobody downstream stores. */
+/**
+ * A Prediction without the full probability vector, which nobody downstream stores; the review flags
+ * (lowConfidence, unfamiliar, distance) travel whole because recordResults keeps them.
+ */
 export type ThreadOutcome =
-  | { ok: true; label: string; confidence: number; top: { label: string; confidence: number }[] }
+  | ({ ok: true } & Pick<Prediction, "label" | "confidence" | "top" | "needsReview" | "review">)
   | { ok: false; error: { code: ImageErrorCode; message: string } };
 
 export interface ClassifyRequest {

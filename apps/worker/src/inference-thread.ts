@@ -43,7 +43,17 @@ async function handle(clf: Classifier, req: ClassifyRequest): Promise<void> {
   const { results, inferenceMs } = await run;
   // The full probability vector stays in the thread: the database keeps the top-k only.
   const outcomes = results.map(
-    (r): ThreadOutcome => (r.ok ? { ok: true, label: r.label, confidence: r.confidence, top: r.top } : r),
+    (r): ThreadOutcome =>
+      r.ok
+        ? {
+            ok: true,
+            label: r.label,
+            confidence: r.confidence,
+            top: r.top,
+            needsReview: r.needsReview,
+            review: r.review,
+          }
+        : r,
   );
   send({ type: "result", id: req.id, outcomes, decodeMs, inferenceMs, modelBatchSize });
 }
