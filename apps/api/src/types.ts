@@ -20,7 +20,14 @@ export interface Classifier {
     options?: { topK?: number },
   ): Promise<
     Array<
-      | { ok: true; label: string; confidence: number; top: { label: string; confidence: number }[] }
+      | {
+          ok: true;
+          label: string;
+          confidence: number;
+          top: { label: string; confidence: number }[];
+          needsReview: boolean;
+          review: { lowConfidence: boolean; unfamiliar: boolean; distance: number | null };
+        }
       | { ok: false; error: { code: string; message: string } }
     >
   >;

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Classifier as InferenceClassifier, loadClassifier } from "@garbage/inference";
-import { writeTinyModel } from "@garbage/onnx";
+import { writeTinyModel, writeTinyReviewModel } from "@garbage/onnx";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { form, type Harness, json, makeApp, openHarness, png, type TestApp } from "./helpers";
 
@@ -10,6 +10,7 @@ let h: Harness;
 let t: TestApp | undefined;
 let dir: string;
 let classifier: InferenceClassifier;
+let reviewing: InferenceClassifier;
 
 beforeAll(async () => {
   h = await openHarness();
@@ -20,6 +21,16 @@ beforeAll(async () => {
     threads: 1,
     limits: { maxPixels: 10_000 },
   });
+  // The same model with reference embeddings that all point at "red": blue is far from its training data.
+  await writeTinyReviewModel(dir, {
+    name: "reviewing",
+    classes: ["red", "green", "blue"],
+    seed: 3,
+    manifest: { version: "8" },
+    references: [[1, 0, 0]],
+    maxDistance: 0.5,
+  });
+  reviewing = await loadClassifier({ model: path.join(dir, "reviewing.onnx"), threads: 1 });
 });
 afterEach(async () => {
   await t?.dispose();
@@ -27,6 +38,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await classifier?.close();
+  await reviewing?.close();
   await h?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -59,6 +71,12 @@ describe("POST /v1/classify", () => {
     expect(red.top[0]).toEqual({ label: "red", confidence: red.confidence });
     expect(red.top.reduce((s, x) => s + x.confidence, 0)).toBeCloseTo(1, 5);
 
+    // A saturated colour is confident, and this model has no reference embeddings to measure novelty with.
+    expect(red).toMatchObject({
+      needsReview: false,
+      review: { lowConfidence: false, unfamiliar: false, distance: null },
+    });
+
     const raw = await t.app.request("/v1/classify", {
       method: "POST",
       headers: { "content-type": "image/png" },
@@ -66,6 +84,44 @@ describe("POST /v1/classify", () => {
     });
     expect(raw.status).toBe(200);
     expect(await json(raw)).toMatchObject({ label: "blue" });
+  });
+
+  it("flags low-confidence and unfamiliar images for review, with the novelty distance", async () => {
+    t = await makeApp(h, { classifier });
+    const classify = async (r: number, g: number, b: number) => {
+      const res = await t?.app.request("/v1/classify", {
+        method: "POST",
+        headers: { "content-type": "image/png" },
+        body: new Uint8Array(await png(r, g, b)),
+      });
+      expect(res?.status).toBe(200);
+      return json<{
+        confidence: number;
+        needsReview: boolean;
+        review: { lowConfidence: boolean; unfamiliar: boolean; distance: number | null };
+      }>(res as Response);
+    };
+    // Grey has no hue: near-uniform probabilities, so the model is unsure.
+    const grey = await classify(128, 128, 128);
+    expect(grey.confidence).toBeLessThan(0.5);
+    expect(grey).toMatchObject({
+      needsReview: true,
+      review: { lowConfidence: true, unfamiliar: false, distance: null },
+    });
+
+    await t.dispose();
+    t = await makeApp(h, { classifier: reviewing });
+    const red = await classify(250, 0, 0);
+    expect(red).toMatchObject({ needsReview: false, review: { lowConfidence: false, unfamiliar: false } });
+    expect(red.review.distance).toBeGreaterThanOrEqual(0);
+    expect(red.review.distance).toBeLessThan(0.5);
+    // Blue is as confident as red but far from the (red) training data.
+    const blue = await classify(0, 0, 250);
+    expect(blue.confidence).toBeGreaterThan(0.5);
+    expect(blue).toMatchObject({ needsReview: true, review: { lowConfidence: false, unfamiliar: true } });
+    expect(blue.review.distance).toBeGreaterThan(1);
+    const [expected] = await reviewing.classify([await png(0, 0, 250)]);
+    expect(blue.review.distance).toBe(expected?.ok && expected.review.distance);
   });
 
   it("maps bad input to 4xx without crashing", async () => {

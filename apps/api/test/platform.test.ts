@@ -86,6 +86,27 @@ describe("OpenAPI document", () => {
       "/v1/classify",
       "/v1/stats",
     ]);
+
+    // The review fields are documented where clients read them.
+    type Obj = { properties: Record<string, Obj>; items: Obj; enum?: string[] };
+    const schemas = (doc as unknown as { components: { schemas: Record<string, Obj> } }).components.schemas;
+    const props = (o: Obj | undefined) => Object.keys(o?.properties ?? {});
+    expect(props(schemas.Classification)).toEqual(expect.arrayContaining(["needsReview", "review"]));
+    expect(props(schemas.Review).sort()).toEqual(["distance", "lowConfidence", "unfamiliar"]);
+    expect(props(schemas.ResultItem)).toEqual(
+      expect.arrayContaining(["needsReview", "reviewReasons", "novelty"]),
+    );
+    const stats = schemas.Stats;
+    expect(props(stats)).toEqual(expect.arrayContaining(["needsReview", "reviewRate"]));
+    for (const list of ["classes", "series"]) {
+      expect(props(stats?.properties[list]?.items), list).toEqual(
+        expect.arrayContaining(["needsReview", "reviewRate"]),
+      );
+    }
+    const results = doc.paths["/v1/batches/{id}/results"]?.get as
+      | { parameters: { name: string; schema: Obj }[] }
+      | undefined;
+    expect(results?.parameters.find((p) => p.name === "needsReview")?.schema.enum).toEqual(["true", "false"]);
   });
 });
 

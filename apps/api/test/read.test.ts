@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createBatch, recordResults } from "@garbage/db";
+import { createBatch, type ReviewInput, recordResults } from "@garbage/db";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Harness, json, makeApp, openHarness, type TestApp } from "./helpers";
 
@@ -14,6 +14,14 @@ afterEach(async () => {
 afterAll(async () => {
   await h?.close();
 });
+
+const lowConfidence: ReviewInput = {
+  needsReview: true,
+  lowConfidence: true,
+  unfamiliar: false,
+  distance: 0.2,
+};
+const unfamiliar: ReviewInput = { needsReview: true, lowConfidence: false, unfamiliar: true, distance: 0.9 };
 
 async function seedBatch(n: number, extra: { site?: string; line?: string; capturedAt?: Date } = {}) {
   const images = Array.from({ length: n }, (_, index) => ({
@@ -111,9 +119,80 @@ describe("GET /v1/batches/:id/results", () => {
         { label: "paper", confidence: 0.7 },
         { label: "cardboard", confidence: 0.2 },
       ],
+      needsReview: false,
+      reviewReasons: [],
+      novelty: null,
       error: null,
     });
     expect(seen.filter((i) => i.status === "queued")).toHaveLength(4);
+    expect(seen[0]).toMatchObject({ status: "queued", needsReview: null, reviewReasons: [], novelty: null });
+  });
+
+  it("filters on needsReview and carries the reasons and novelty of each result", async () => {
+    t = await makeApp(h);
+    const { batch, images } = await seedBatch(5);
+    const id = (i: number) => images[i]?.id as string;
+    await recordResults(h.db.db, [
+      { imageId: id(0), status: "ok", label: "glass", confidence: 0.4, review: lowConfidence },
+      { imageId: id(1), status: "ok", label: "metal", confidence: 0.9 },
+      {
+        imageId: id(2),
+        status: "ok",
+        label: "paper",
+        confidence: 0.8,
+        review: { ...unfamiliar, distance: 0.05, unfamiliar: false, needsReview: false },
+      },
+      { imageId: id(3), status: "failed", errorCode: "corrupt" },
+      { imageId: id(4), status: "ok", label: "trash", confidence: 0.97, review: unfamiliar },
+    ]);
+    type Item = {
+      imageId: string;
+      needsReview: boolean | null;
+      reviewReasons: string[];
+      novelty: number | null;
+    };
+    const page = async (query: string) => {
+      const res = await t.app.request(`/v1/batches/${batch.id}/results?${query}`);
+      expect(res.status, query).toBe(200);
+      return json<{ items: Item[]; nextCursor: string | null }>(res);
+    };
+    const flagged = await page("needsReview=true&limit=1");
+    expect(flagged.items).toEqual([
+      expect.objectContaining({
+        imageId: id(0),
+        needsReview: true,
+        reviewReasons: ["low_confidence"],
+        novelty: 0.2,
+      }),
+    ]);
+    const next = await page(`needsReview=true&limit=1&cursor=${flagged.nextCursor}`);
+    expect(next.items).toEqual([
+      expect.objectContaining({
+        imageId: id(4),
+        needsReview: true,
+        reviewReasons: ["unfamiliar"],
+        novelty: 0.9,
+      }),
+    ]);
+    // The cursor counts matches only: no empty page after the last flagged image.
+    expect(next.nextCursor).toBeNull();
+    const clean = await page("needsReview=false");
+    expect(clean.items.map((i) => [i.imageId, i.needsReview, i.novelty])).toEqual([
+      [id(1), false, null],
+      [id(2), false, 0.05],
+      [id(3), false, null],
+    ]);
+    expect((await page("")).items).toHaveLength(5);
+
+    for (const q of ["needsReview=yes", "needsReview=1", "needsReview=TRUE", "needsReview="]) {
+      const res = await t.app.request(`/v1/batches/${batch.id}/results?${q}`);
+      expect(res.status, q).toBe(400);
+      expect(await json(res)).toMatchObject({
+        code: "validation_error",
+        message: expect.stringContaining("needsReview"),
+        requestId: expect.any(String),
+      });
+    }
   });
 
   it("rejects bad cursors and limits", async () => {
@@ -137,16 +216,16 @@ describe("GET /v1/stats", () => {
     const [b0, b1, b2] = b.images.map((i) => i.id) as [string, string, string];
     await recordResults(h.db.db, [
       { imageId: a0, status: "ok", label: "glass", confidence: 0.95 },
-      { imageId: a1, status: "ok", label: "glass", confidence: 0.45 },
-      { imageId: a2, status: "ok", label: "paper", confidence: 0.3 },
+      { imageId: a1, status: "ok", label: "glass", confidence: 0.45, review: lowConfidence },
+      { imageId: a2, status: "ok", label: "paper", confidence: 0.3, review: lowConfidence },
       { imageId: a3, status: "failed", errorCode: "corrupt" },
-      { imageId: b0, status: "ok", label: "paper", confidence: 0.6 },
+      { imageId: b0, status: "ok", label: "paper", confidence: 0.6, review: unfamiliar },
       { imageId: b1, status: "ok", label: "metal", confidence: 0.5 },
       { imageId: b2, status: "ok", label: "glass", confidence: 0.55 },
     ]);
   });
 
-  it("totals, shares, hourly series and low-confidence counts match the inserted results", async () => {
+  it("totals, shares, hourly series, low-confidence and review counts match the inserted results", async () => {
     t = await makeApp(h);
     const res = await t.app.request(`/v1/stats?${window}&bucket=hour&site=${site}`);
     expect(res.status).toBe(200);
@@ -158,26 +237,47 @@ describe("GET /v1/stats", () => {
       classified: 6,
       failed: 1,
       lowConfidence: 2,
+      needsReview: 3,
+      reviewRate: 0.5,
     });
     expect(stats.classes).toEqual([
-      { label: "glass", count: 3, share: 0.5, lowConfidence: 1 },
-      { label: "paper", count: 2, share: 2 / 6, lowConfidence: 1 },
-      { label: "metal", count: 1, share: 1 / 6, lowConfidence: 0 },
+      { label: "glass", count: 3, share: 0.5, lowConfidence: 1, needsReview: 1, reviewRate: 1 / 3 },
+      { label: "paper", count: 2, share: 2 / 6, lowConfidence: 1, needsReview: 2, reviewRate: 1 },
+      { label: "metal", count: 1, share: 1 / 6, lowConfidence: 0, needsReview: 0, reviewRate: 0 },
     ]);
     expect(stats.series).toEqual([
-      { bucket: "2023-02-01T08:00:00.000Z", total: 4, failed: 1, counts: { glass: 2, paper: 1 } },
-      { bucket: "2023-02-01T09:00:00.000Z", total: 3, failed: 0, counts: { glass: 1, metal: 1, paper: 1 } },
+      {
+        bucket: "2023-02-01T08:00:00.000Z",
+        total: 4,
+        failed: 1,
+        counts: { glass: 2, paper: 1 },
+        needsReview: 2,
+        reviewRate: 2 / 3,
+      },
+      {
+        bucket: "2023-02-01T09:00:00.000Z",
+        total: 3,
+        failed: 0,
+        counts: { glass: 1, metal: 1, paper: 1 },
+        needsReview: 1,
+        reviewRate: 1 / 3,
+      },
     ]);
   });
 
   it("honours the configured and the requested threshold, line filter and day buckets", async () => {
     t = await makeApp(h, { config: { lowConfidenceThreshold: 0.6 } });
     const configured = await json(await t.app.request(`/v1/stats?${window}&site=${site}`));
-    expect(configured).toMatchObject({ threshold: 0.6, lowConfidence: 4 });
+    // The stats threshold moves lowConfidence, never the model's own review verdicts.
+    expect(configured).toMatchObject({ threshold: 0.6, lowConfidence: 4, needsReview: 3 });
     const requested = await json(await t.app.request(`/v1/stats?${window}&site=${site}&threshold=0.35`));
     expect(requested).toMatchObject({ threshold: 0.35, lowConfidence: 1 });
     const lineB = await json(await t.app.request(`/v1/stats?${window}&site=${site}&line=B&bucket=day`));
-    expect(lineB).toMatchObject({ total: 3, series: [{ bucket: "2023-02-01T00:00:00.000Z", total: 3 }] });
+    expect(lineB).toMatchObject({
+      total: 3,
+      needsReview: 1,
+      series: [{ bucket: "2023-02-01T00:00:00.000Z", total: 3, needsReview: 1, reviewRate: 1 / 3 }],
+    });
   });
 
   it("rejects impossible windows, thresholds and bucket counts", async () => {

@@ -1,4 +1,4 @@
-import { getBatch, listResults } from "@garbage/db";
+import { getBatch, listResults, REVIEW_REASONS } from "@garbage/db";
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../errors";
 import { BearerSecurity, createRouter, errorResponse } from "../router";
@@ -32,6 +32,16 @@ const ResultItem = z
     label: z.string().nullable(),
     confidence: z.number().nullable(),
     top: z.array(Top),
+    needsReview: z.boolean().nullable().openapi({
+      description:
+        "The model asks for a person to check this label; false for failed results, null while queued",
+    }),
+    reviewReasons: z
+      .array(z.enum(REVIEW_REASONS))
+      .openapi({ description: "Why it needs review; empty otherwise" }),
+    novelty: z.number().nullable().openapi({
+      description: "k-NN cosine distance to the training data; null without reference embeddings or result",
+    }),
     error: z.object({ code: z.string(), message: z.string().nullable() }).nullable(),
   })
   .openapi("ResultItem");
@@ -108,7 +118,8 @@ const listResultsRoute = createRoute({
   path: "/v1/batches/{id}/results",
   summary: "Per-image results in upload order",
   description:
-    "Every image is listed; those not processed yet have status `queued`. Pass `nextCursor` back as `cursor`.",
+    "Every image is listed; those not processed yet have status `queued`. Pass `nextCursor` back as `cursor`. " +
+    "`needsReview=true` lists the batch's review queue.",
   security: BearerSecurity,
   request: {
     params: IdParam,
@@ -118,6 +129,10 @@ const listResultsRoute = createRoute({
         .regex(/^\d{1,9}$/, "a cursor from a previous page")
         .optional(),
       limit: z.coerce.number().int().min(1).max(1_000).default(100),
+      needsReview: z
+        .enum(["true", "false"])
+        .optional()
+        .openapi({ description: "Only recorded results with this needsReview (queued images never match)" }),
     }),
   },
   responses: {
@@ -131,7 +146,7 @@ const listResultsRoute = createRoute({
         },
       },
     },
-    400: errorResponse("Bad id, cursor or limit"),
+    400: errorResponse("Bad id, cursor, limit or needsReview"),
     401: errorResponse("Missing or wrong API key"),
     404: errorResponse("No such batch"),
   },
@@ -173,12 +188,13 @@ export function batchesRoutes(deps: RouteDeps) {
 
   app.openapi(listResultsRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const { cursor, limit } = c.req.valid("query");
+    const { cursor, limit, needsReview } = c.req.valid("query");
     const batch = await getBatch(deps.db, id);
     if (!batch) throw new ApiError(404, "not_found", "no such batch");
     const page = await listResults(deps.db, id, {
       after: cursor === undefined ? null : Number(cursor),
       limit,
+      needsReview: needsReview === undefined ? null : needsReview === "true",
     });
     return c.json(
       {

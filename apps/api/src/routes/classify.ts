@@ -7,11 +7,29 @@ import { sniffImageType } from "../sniff";
 import type { RouteDeps } from "../types";
 
 const Scored = z.object({ label: z.string(), confidence: z.number() });
+const Review = z
+  .object({
+    lowConfidence: z
+      .boolean()
+      .openapi({ description: "Calibrated confidence below the model's review threshold" }),
+    unfamiliar: z.boolean().openapi({
+      description:
+        "Farther from the training data than the model's threshold; false without reference embeddings",
+    }),
+    distance: z.number().nullable().openapi({
+      description: "k-NN cosine distance to the training embeddings; null when the model ships none",
+    }),
+  })
+  .openapi("Review");
 const Classification = z
   .object({
     label: z.string(),
     confidence: z.number(),
     top: z.array(Scored).openapi({ description: "Best three classes, most likely first" }),
+    needsReview: z
+      .boolean()
+      .openapi({ description: "A person should check this label: lowConfidence or unfamiliar" }),
+    review: Review,
     model: z.object({ name: z.string(), version: z.string() }),
   })
   .openapi("Classification");
@@ -85,6 +103,12 @@ export function classifyRoutes(deps: RouteDeps) {
         label: outcome.label,
         confidence: outcome.confidence,
         top: outcome.top.slice(0, 3).map(({ label, confidence }) => ({ label, confidence })),
+        needsReview: outcome.needsReview,
+        review: {
+          lowConfidence: outcome.review.lowConfidence,
+          unfamiliar: outcome.review.unfamiliar,
+          distance: outcome.review.distance,
+        },
         model: { name: classifier.manifest.name, version: classifier.manifest.version },
       },
       200,

@@ -26,6 +26,9 @@ const Query = z.object({
     }),
 });
 
+const reviewRate = (of: string) =>
+  z.number().openapi({ description: `needsReview / ${of}; 0 when there is nothing to divide by` });
+
 const Stats = z
   .object({
     from: z.iso.datetime(),
@@ -36,12 +39,18 @@ const Stats = z
     classified: z.number().int(),
     failed: z.number().int(),
     lowConfidence: z.number().int().openapi({ description: "ok results with confidence < threshold" }),
+    needsReview: z.number().int().openapi({
+      description: "ok results the model flagged for review (its own thresholds, independent of `threshold`)",
+    }),
+    reviewRate: reviewRate("classified"),
     classes: z.array(
       z.object({
         label: z.string(),
         count: z.number().int(),
         share: z.number().openapi({ description: "count / classified" }),
         lowConfidence: z.number().int(),
+        needsReview: z.number().int(),
+        reviewRate: reviewRate("count"),
       }),
     ),
     series: z.array(
@@ -50,6 +59,8 @@ const Stats = z
         total: z.number().int(),
         failed: z.number().int(),
         counts: z.record(z.string(), z.number().int()),
+        needsReview: z.number().int(),
+        reviewRate: reviewRate("(total - failed)"),
       }),
     ),
   })
