@@ -113,38 +113,58 @@ async function expectExactlyOnce(batchId: string, site: string, total: number) {
   expect(batch).toMatchObject({ total, processed: total, failed });
   expect(batch?.status).toBe(failed > 0 ? "completed_with_errors" : "completed");
 
-  const byLabel: Record<string, number> = {};
-  for (const r of rows)
-    if (r.status === "ok") byLabel[r.label as string] = (byLabel[r.label as string] ?? 0) + 1;
+  const byLabel: Record<string, [number, number]> = {};
+  for (const r of rows) {
+    if (r.status !== "ok") continue;
+    const [n, review] = byLabel[r.label as string] ?? [0, 0];
+    byLabel[r.label as string] = [n + 1, review + (r.needsReview ? 1 : 0)];
+  }
   const from = new Date(Date.now() - 3_600_000).toISOString();
   const to = new Date(Date.now() + 3_600_000).toISOString();
-  const stats = await api.get<{ total: number; failed: number; classes: { label: string; count: number }[] }>(
-    `/v1/stats?site=${encodeURIComponent(site)}&from=${from}&to=${to}&bucket=hour`,
-  );
+  const stats = await api.get<{
+    total: number;
+    failed: number;
+    needsReview: number;
+    classes: { label: string; count: number; needsReview: number }[];
+  }>(`/v1/stats?site=${encodeURIComponent(site)}&from=${from}&to=${to}&bucket=hour`);
   expect(stats.total).toBe(total);
   expect(stats.failed).toBe(failed);
-  expect(Object.fromEntries(stats.classes.map((c) => [c.label, c.count]))).toEqual(byLabel);
+  expect(Object.fromEntries(stats.classes.map((c) => [c.label, [c.count, c.needsReview]]))).toEqual(byLabel);
+  // The review queue the API serves is exactly the flagged rows, and the rollup agrees with it.
+  const flagged = await api.get<{ items: { imageId: string }[] }>(
+    `/v1/batches/${batchId}/results?needsReview=true&limit=1000`,
+  );
+  const flaggedRows = rows.filter((r) => r.needsReview).map((r) => r.imageId);
+  expect(new Set(flagged.items.map((i) => i.imageId))).toEqual(new Set(flaggedRows));
+  expect(stats.needsReview).toBe(flaggedRows.length);
   return { rows, batch };
 }
 
 describe("end to end: API -> queue -> worker processes -> Postgres", () => {
-  it("classifies a 301-image submission with two workers, exactly once, and ignores a resubmission", async () => {
+  it("classifies a 305-image submission with two workers, exactly once, and ignores a resubmission", async () => {
     api = await openApi(db);
     const [w1, w2] = await Promise.all([spawnWorker("worker-1"), spawnWorker("worker-2")]);
     const files = await colourFiles(300);
     const corrupt = { filename: "broken.jpg", data: await truncatedJpeg() };
-    const upload = [...files.slice(0, 150), corrupt, ...files.slice(150)];
+    // Hueless images the tiny model is unsure about: they need review.
+    const greys = await Promise.all(
+      [0, 1, 2, 3].map(async (i) => ({
+        filename: `grey-${i}.jpg`,
+        data: await colourJpeg("grey", 96, 72, i),
+      })),
+    );
+    const upload = [...files.slice(0, 150), corrupt, ...greys, ...files.slice(150)];
     const site = uniqueSite();
     const key = `e2e-${site}`;
 
     const first = await api.submit(upload, { idempotencyKey: key, fields: { site } });
     expect(first.status).toBe(202);
-    expect(first.body.total).toBe(301);
+    expect(first.body.total).toBe(305);
     const batchId = first.body.id;
 
     const batch = await completed(batchId);
-    expect(batch).toMatchObject({ status: "completed_with_errors", processed: 301, failed: 1 });
-    const { rows } = await expectExactlyOnce(batchId, site, 301);
+    expect(batch).toMatchObject({ status: "completed_with_errors", processed: 305, failed: 1 });
+    const { rows } = await expectExactlyOnce(batchId, site, 305);
 
     const images = await db.db.select().from(imagesTable).where(eq(imagesTable.batchId, batchId));
     const byFile = new Map(images.map((i) => [i.filename, i.id]));
@@ -156,6 +176,14 @@ describe("end to end: API -> queue -> worker processes -> Postgres", () => {
       expect(byImage.get(byFile.get(f.filename) as string)).toMatchObject({
         status: "ok",
         label: EXPECTED_LABEL[f.colour],
+        needsReview: false,
+      });
+    }
+    for (const g of greys) {
+      expect(byImage.get(byFile.get(g.filename) as string)).toMatchObject({
+        status: "ok",
+        needsReview: true,
+        reviewReasons: ["low_confidence"],
       });
     }
 
@@ -177,7 +205,7 @@ describe("end to end: API -> queue -> worker processes -> Postgres", () => {
       sql`select count(*) as n from batches where site = ${site}`,
     );
     expect(Number(sites.rows[0]?.n)).toBe(1);
-    await expectExactlyOnce(batchId, site, 301);
+    await expectExactlyOnce(batchId, site, 305);
 
     // SIGTERM: both exit cleanly.
     const exits = await Promise.all([w1, w2].map((w) => stopProcess(w, "SIGTERM")));
@@ -274,15 +302,25 @@ describe("end to end: API -> queue -> worker processes -> Postgres", () => {
       const clf = await loadClassifier({ model: REAL_MODEL, threads: 2, maxBatch: 16 });
       const expected = await clf.classify(picked.map((p) => Buffer.from(p.data)));
       await clf.close();
-      const page = await api.get<{ items: { filename: string; label: string; confidence: number }[] }>(
-        `/v1/batches/${body.id}/results?limit=1000`,
-      );
+      const page = await api.get<{
+        items: {
+          filename: string;
+          label: string;
+          confidence: number;
+          needsReview: boolean;
+          novelty: number | null;
+        }[];
+      }>(`/v1/batches/${body.id}/results?limit=1000`);
       expect(page.items).toHaveLength(picked.length);
       page.items.forEach((item, i) => {
         const e = expected[i];
         expect(item.filename).toBe(picked[i]?.filename);
         expect(e?.ok && item.label).toBe(e?.ok && e.label);
         expect(item.confidence).toBeCloseTo(e?.ok ? e.confidence : Number.NaN, 4);
+        // The review verdict and novelty travel through the thread and Postgres unchanged.
+        expect(item.needsReview).toBe(e?.ok && e.needsReview);
+        if (e?.ok && e.review.distance !== null) expect(item.novelty).toBeCloseTo(e.review.distance, 3);
+        else expect(item.novelty).toBeNull();
       });
       // And the model is the trained one, not noise: most labels match the folder (val accuracy ~0.95).
       const right = page.items.filter((item) => item.filename?.startsWith(`${item.label}-`)).length;

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { createDb, type DbHandle, ensureDatabase, migrate } from "@garbage/db";
-import { writeTinyModel as writeTiny } from "@garbage/onnx";
+import { writeTinyModel as writeTiny, writeTinyReviewModel } from "@garbage/onnx";
 import sharp from "sharp";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
@@ -38,16 +38,37 @@ export async function writeTinyModel(dir: string, size = 8, name = "tiny"): Prom
   return writeTiny(dir, { name, classes: TINY_CLASSES, size, seed: 7, manifest: { version: "test-1" } });
 }
 
+/**
+ * The same tiny model with a review section: its logits are the embedding and the only reference points
+ * at "reddish", so red images are familiar, blue ones unfamiliar (cosine distance > 1), and grey ones,
+ * near-uniform, need review for low confidence.
+ */
+export async function writeReviewModel(dir: string, name = "review"): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  return writeTinyReviewModel(dir, {
+    name,
+    classes: TINY_CLASSES,
+    size: 8,
+    seed: 7,
+    manifest: { version: "test-1" },
+    references: [[1, 0, 0]],
+    maxDistance: 0.5,
+  });
+}
+
 export type Colour = "red" | "green" | "blue";
-const RGB: Record<Colour, { r: number; g: number; b: number }> = {
+/** Grey has no hue: the tiny model's probabilities are near-uniform, so its confidence is below 0.5. */
+export type Shade = Colour | "grey";
+const RGB: Record<Shade, { r: number; g: number; b: number }> = {
   red: { r: 230, g: 20, b: 20 },
   green: { r: 20, g: 230, b: 20 },
   blue: { r: 20, g: 20, b: 230 },
+  grey: { r: 128, g: 128, b: 128 },
 };
 export const EXPECTED_LABEL: Record<Colour, string> = { red: "reddish", green: "greenish", blue: "bluish" };
 
 /** A solid-colour JPEG with a little noise so files differ and decoding is real work. */
-export async function colourJpeg(colour: Colour, width = 64, height = 48, seed = 0): Promise<Buffer> {
+export async function colourJpeg(colour: Shade, width = 64, height = 48, seed = 0): Promise<Buffer> {
   const { r, g, b } = RGB[colour];
   const raw = Buffer.alloc(width * height * 3);
   let s = seed * 2654435761 + 1;

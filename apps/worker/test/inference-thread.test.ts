@@ -4,7 +4,7 @@ import path from "node:path";
 import { loadClassifier } from "@garbage/inference";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InferenceThread } from "../src/inference-client";
-import { colourJpeg, EXPECTED_LABEL, truncatedJpeg, writeTinyModel } from "./helpers";
+import { colourJpeg, EXPECTED_LABEL, truncatedJpeg, writeReviewModel, writeTinyModel } from "./helpers";
 
 // Large enough input that the synchronous tensor fill + session.run of 16 images takes hundreds of ms.
 const HEAVY_SIZE = 1024;
@@ -71,6 +71,35 @@ describe("InferenceThread", () => {
       expect(failed?.ok === false && failed.error.message).toMatch(/decode|premature|jpeg/i);
       // Transferred, not copied: the caller's buffers are detached.
       expect(inputs[0]?.byteLength).toBe(0);
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it("passes each image's review flags and novelty distance through, as the in-process classifier has them", async () => {
+    const model = await writeReviewModel(dir);
+    const images = await Promise.all((["red", "blue", "grey"] as const).map((c) => colourJpeg(c)));
+    const clf = await loadClassifier({ model, threads: 1 });
+    const expected = await clf.classify(images);
+    await clf.close();
+    const thread = await InferenceThread.start({ model, provider: "cpu", threads: 1, maxBatch: 16 });
+    try {
+      const { outcomes } = await thread.classify(images.map((b) => new Uint8Array(b)));
+      const [red, blue, grey] = outcomes.map((o) => (o.ok ? o : expect.unreachable(o.error.message)));
+      expect(red).toMatchObject({ label: EXPECTED_LABEL.red, needsReview: false });
+      expect(red?.review).toMatchObject({ needsReview: false, lowConfidence: false, unfamiliar: false });
+      expect(red?.review.distance).toBeLessThan(0.5);
+      expect(blue).toMatchObject({ label: EXPECTED_LABEL.blue, needsReview: true });
+      expect(blue?.review).toMatchObject({ lowConfidence: false, unfamiliar: true });
+      expect(blue?.review.distance).toBeGreaterThan(1);
+      expect(grey?.confidence).toBeLessThan(0.5);
+      expect(grey).toMatchObject({ needsReview: true, review: { needsReview: true, lowConfidence: true } });
+      outcomes.forEach((o, i) => {
+        const e = expected[i];
+        if (!o.ok || !e?.ok) throw new Error(`image ${i} failed`);
+        expect({ ...o.review, distance: 0 }).toEqual({ ...e.review, distance: 0 });
+        expect(o.review.distance).toBeCloseTo(e.review.distance ?? Number.NaN, 5);
+      });
     } finally {
       await thread.close();
     }

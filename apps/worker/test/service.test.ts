@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { createBatch, type DbHandle, getBatch, results } from "@garbage/db";
+import { loadClassifier } from "@garbage/inference";
 import { type ClassifyQueue, createQueue, createRedis, enqueueBatch } from "@garbage/queue";
 import { createStore, type ImageStore } from "@garbage/storage";
 import { eq, sql } from "drizzle-orm";
@@ -21,16 +22,19 @@ import {
   EXPECTED_LABEL,
   openTestDb,
   randomQueueName,
+  type Shade,
   TEST_DATABASE_URL,
   TEST_REDIS_URL,
   truncatedJpeg,
   waitFor,
+  writeReviewModel,
   writeTinyModel,
 } from "./helpers";
 
 let handle: DbHandle;
 let dir: string;
 let model: string;
+let reviewModel: string;
 let storeUrl: string;
 let store: ImageStore;
 let redis: Redis;
@@ -44,6 +48,7 @@ beforeAll(async () => {
   handle = await openTestDb();
   dir = await mkdtemp(path.join(tmpdir(), "worker-service-"));
   model = await writeTinyModel(dir);
+  reviewModel = await writeReviewModel(dir);
   storeUrl = pathToFileURL(path.join(dir, "images")).href;
   store = createStore(storeUrl);
   redis = createRedis(TEST_REDIS_URL, { forWorker: false });
@@ -80,7 +85,7 @@ async function start(env: Record<string, string> = {}): Promise<RunningWorker> {
   return worker;
 }
 
-type Entry = Colour | "corrupt" | "missing";
+type Entry = Shade | "corrupt" | "missing";
 
 /** What the API does for a submission: store the bytes, create batch + images, enqueue the chunks. */
 async function submit(entries: readonly Entry[], site = `site-${randomUUID()}`) {
@@ -124,6 +129,13 @@ async function statsBySite(site: string): Promise<Map<string, number>> {
   return new Map(rows.rows.map((r) => [r.label, Number(r.n)]));
 }
 
+async function reviewCountBySite(site: string): Promise<number> {
+  const rows = await handle.db.execute<{ n: string | null }>(
+    sql`select sum(review_count)::bigint as n from class_stats where site = ${site}`,
+  );
+  return Number(rows.rows[0]?.n ?? 0);
+}
+
 async function scrape(port: number, pathName = "/metrics") {
   const res = await fetch(`http://127.0.0.1:${port}${pathName}`);
   return { status: res.status, body: await res.text() };
@@ -137,8 +149,8 @@ const metric = (body: string, name: string) => {
 describe("worker service (real Redis, Postgres, tiny model)", () => {
   it("records good, undecodable and missing images of a batch, with counters and stats that add up", async () => {
     const w = await start({ BATCH_SIZE: "8", BATCH_WAIT_MS: "20" });
-    const entries: Entry[] = [
-      ...Array.from({ length: 18 }, (_, i): Entry => (["red", "green", "blue"] as const)[i % 3] as Colour),
+    const entries: (Colour | "corrupt" | "missing")[] = [
+      ...Array.from({ length: 18 }, (_, i) => (["red", "green", "blue"] as const)[i % 3] as Colour),
       "corrupt",
       "missing",
     ];
@@ -165,6 +177,8 @@ describe("worker service (real Redis, Postgres, tiny model)", () => {
           modelVersion: "tiny@test-1",
         });
         expect(row?.top).toHaveLength(3);
+        // Saturated colours are confident, and this model ships no reference embeddings.
+        expect(row).toMatchObject({ needsReview: false, reviewReasons: [], novelty: null });
         expect(row?.endToEndMs).toBeGreaterThanOrEqual(0);
         expect(row?.inferenceMs).toBeGreaterThan(0);
       }
@@ -200,13 +214,16 @@ describe("worker service (real Redis, Postgres, tiny model)", () => {
 
   it("does not double count a job delivered again", async () => {
     await start();
-    const { batchId, site, images } = await submit(["red", "green", "blue", "corrupt"]);
+    const { batchId, site, images } = await submit(["red", "green", "blue", "grey", "corrupt"]);
     await finished(batchId);
     const before = {
       batch: await getBatch(handle.db, batchId),
       results: (await resultsOf(batchId)).length,
       stats: await statsBySite(site),
+      review: await reviewCountBySite(site),
     };
+    // The grey image needed review (low confidence); that count must not move either.
+    expect(before.review).toBe(1);
 
     // The same chunk again under another job id, as after a lost acknowledgement or a manual re-enqueue.
     const again = await queue.add(
@@ -216,11 +233,51 @@ describe("worker service (real Redis, Postgres, tiny model)", () => {
     );
     await waitFor("re-delivered job to complete", async () => (await again.getState()) === "completed");
     const summary = (await queue.getJob(again.id as string))?.returnvalue;
-    expect(summary).toEqual({ images: 4, skipped: 4 });
+    expect(summary).toEqual({ images: 5, skipped: 5 });
 
     expect(await getBatch(handle.db, batchId)).toEqual(before.batch);
     expect((await resultsOf(batchId)).length).toBe(before.results);
     expect(await statsBySite(site)).toEqual(before.stats);
+    expect(await reviewCountBySite(site)).toBe(before.review);
+  });
+
+  it("records the model's review flags and novelty distance, and counts flagged images in the rollup", async () => {
+    await start({ MODEL_PATH: reviewModel });
+    const entries: Entry[] = ["red", "blue", "grey", "green", "corrupt"];
+    const { batchId, site, images } = await submit(entries);
+    await finished(batchId);
+    const clf = await loadClassifier({ model: reviewModel, threads: 1 });
+    const expected = await clf.classify(
+      await Promise.all(images.slice(0, 4).map(async (img) => store.get(img.storageKey))),
+    );
+    await clf.close();
+
+    const byId = new Map((await resultsOf(batchId)).map((r) => [r.imageId, r]));
+    const [red, blue, grey, green, corrupt] = images.map((img) => byId.get(img.id));
+    expect(red).toMatchObject({ status: "ok", label: "reddish", needsReview: false, reviewReasons: [] });
+    expect(blue).toMatchObject({
+      status: "ok",
+      label: "bluish",
+      needsReview: true,
+      reviewReasons: ["unfamiliar"],
+    });
+    expect(green).toMatchObject({ needsReview: true, reviewReasons: ["unfamiliar"] });
+    expect(grey?.confidence).toBeLessThan(0.5);
+    expect(grey).toMatchObject({
+      needsReview: true,
+      reviewReasons: expect.arrayContaining(["low_confidence"]),
+    });
+    expect(corrupt).toMatchObject({ status: "failed", needsReview: false, reviewReasons: [], novelty: null });
+    // The stored novelty is the distance the model computed, image by image.
+    [red, blue, grey, green].forEach((row, i) => {
+      const e = expected[i];
+      expect(e?.ok).toBe(true);
+      expect(row?.novelty).toBeCloseTo(e?.ok ? (e.review.distance ?? Number.NaN) : Number.NaN, 5);
+      expect(row?.needsReview).toBe(e?.ok && e.needsReview);
+    });
+    expect(red?.novelty).toBeLessThan(0.5);
+    expect(blue?.novelty).toBeGreaterThan(1);
+    expect(await reviewCountBySite(site)).toBe(3);
   });
 
   it("recording a model batch twice (two workers racing on one job) writes it once", async () => {
