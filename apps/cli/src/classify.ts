@@ -45,10 +45,17 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     if (!o.ok) {
       failed++;
       console.error(`warning: ${file}: ${o.error.message} (${o.error.code})`);
-      return { file, label: null, confidence: null, top: [], error: o.error };
+      return { file, label: null, confidence: null, top: [], needsReview: null, error: o.error };
     }
     counts.set(o.label, (counts.get(o.label) ?? 0) + 1);
-    return { file, label: o.label, confidence: o.confidence, top: o.top };
+    return {
+      file,
+      label: o.label,
+      confidence: o.confidence,
+      top: o.top,
+      needsReview: o.needsReview,
+      review: o.review,
+    };
   });
   const ok = outcomes.length - failed;
   if (values.json) {
@@ -57,9 +64,13 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
     for (const r of rows) {
       if (r.label === null) console.log(`${r.file}\tFAILED\t${r.error?.code}`);
-      else console.log(`${r.file}\t${r.top.map((t) => `${t.label} ${pct(t.confidence)}`).join("\t")}`);
+      else
+        console.log(
+          `${r.file}\t${r.top.map((t) => `${t.label} ${pct(t.confidence)}`).join("\t")}${r.needsReview ? "\tNEEDS REVIEW" : ""}`,
+        );
     }
-    console.log(`\n${ok} classified, ${failed} failed`);
+    const review = rows.filter((r) => r.needsReview).length;
+    console.log(`\n${ok} classified, ${failed} failed, ${review} need review`);
     // A 1000-class ImageNet model would print a page of zeros: list every class only for small label sets.
     for (const [label, n] of counts)
       if (n > 0 || counts.size <= 20)

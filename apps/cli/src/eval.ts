@@ -1,5 +1,13 @@
 import { parseArgs } from "node:util";
-import { computeMetrics, expectedCalibrationError, listImageFolder } from "@garbage/inference";
+import {
+  computeMetrics,
+  expectedCalibrationError,
+  listImageFolder,
+  type ReviewFlags,
+  riskCoverage,
+  type SelectiveMetrics,
+  selectiveMetrics,
+} from "@garbage/inference";
 import { commonArgs, openClassifier, UsageError, userPath } from "./options.js";
 import { createProgress } from "./progress.js";
 import { writeReport } from "./report.js";
@@ -48,6 +56,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const truth: number[] = [];
   const predicted: number[] = [];
   const confidences: number[] = [];
+  const flags: ReviewFlags[] = [];
   const unreadable: { file: string; error: string }[] = [];
   const predictions = outcomes.map((o, i) => {
     const item = known[i] as (typeof known)[number];
@@ -59,6 +68,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     truth.push(item.label);
     predicted.push(classes.indexOf(o.label));
     confidences.push(o.confidence);
+    flags.push(o.review);
     return { file: item.file, truth: classes[item.label] as string, ...o };
   });
   const metrics = computeMetrics(classes, truth, predicted);
@@ -66,9 +76,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
     confidences,
     truth.map((t, i) => t === predicted[i]),
   );
+  const correct = truth.map((t, i) => t === predicted[i]);
   const result = {
     ...metrics,
     ece: calibration.ece,
+    review: selectiveMetrics(correct, flags),
+    riskCoverage: riskCoverage(confidences, correct),
     unreadable: unreadable.length,
     unreadableFiles: unreadable,
     model: {
@@ -97,7 +110,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-function formatMetrics(m: ReturnType<typeof computeMetrics> & { unreadable: number; ece: number }): string {
+function formatMetrics(
+  m: ReturnType<typeof computeMetrics> & { unreadable: number; ece: number; review: SelectiveMetrics },
+): string {
   const f = (x: number) => x.toFixed(4);
   const lines = [
     `images      ${m.n}${m.unreadable ? ` (+${m.unreadable} unreadable)` : ""}`,
@@ -116,6 +131,12 @@ function formatMetrics(m: ReturnType<typeof computeMetrics> & { unreadable: numb
       );
   }
   const w = Math.max(...m.classes.map((c) => c.length), 5);
+  const r = m.review;
+  lines.push(
+    "",
+    `needs review ${r.flagged} of ${r.n} (${f(r.flaggedRate)}: ${r.lowConfidence} low confidence, ${r.unfamiliar} unfamiliar)`,
+    `confident part: coverage ${f(r.coverage)}, accuracy ${r.confidentAccuracy === null ? "-" : f(r.confidentAccuracy)}`,
+  );
   lines.push(
     "",
     `confusion (rows: true, columns: predicted)`,

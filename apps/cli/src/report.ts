@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { EvalMetrics, Prediction } from "@garbage/inference";
+import type { EvalMetrics, Prediction, SelectiveMetrics } from "@garbage/inference";
 import sharp from "sharp";
 
 interface Bin {
@@ -11,8 +11,18 @@ interface Bin {
   accuracy: number;
 }
 
+interface CurvePoint {
+  coverage: number;
+  accuracy: number;
+  threshold: number;
+}
+
 export interface ReportInput {
-  metrics: EvalMetrics & { ece: number } & Record<string, unknown>;
+  metrics: EvalMetrics & {
+    ece: number;
+    review: SelectiveMetrics;
+    riskCoverage: CurvePoint[];
+  } & Record<string, unknown>;
   calibration: { ece: number; bins: Bin[] };
   predictions: (Prediction & { file: string; truth: string })[];
 }
@@ -27,11 +37,19 @@ export async function writeReport(dir: string, input: ReportInput): Promise<void
   await mkdir(path.join(dir, "thumbs"), { recursive: true });
   const { metrics } = input;
   await writeFile(path.join(dir, "metrics.json"), `${JSON.stringify(metrics, null, 2)}\n`);
-  const csv = ["file,truth,predicted,confidence,top3"];
+  const csv = ["file,truth,predicted,confidence,needs_review,distance,top3"];
   for (const p of input.predictions) {
     const top = p.top.map((t) => `${t.label}:${t.confidence.toFixed(4)}`).join(" ");
     csv.push(
-      [p.file, p.truth, p.label, p.confidence.toFixed(6), top]
+      [
+        p.file,
+        p.truth,
+        p.label,
+        p.confidence.toFixed(6),
+        String(p.needsReview),
+        p.review.distance === null ? "" : p.review.distance.toFixed(4),
+        top,
+      ]
         .map((v) => `"${v.replace(/"/g, '""')}"`)
         .join(","),
     );
@@ -43,6 +61,9 @@ export async function writeReport(dir: string, input: ReportInput): Promise<void
   await sharp(Buffer.from(reliabilitySvg(input.calibration)))
     .png()
     .toFile(path.join(dir, "reliability.png"));
+  await sharp(Buffer.from(riskCoverageSvg(metrics.riskCoverage, metrics.review)))
+    .png()
+    .toFile(path.join(dir, "risk-coverage.png"));
   const wrong = input.predictions
     .filter((p) => p.label !== p.truth)
     .sort((a, b) => b.confidence - a.confidence);
@@ -56,7 +77,7 @@ export async function writeReport(dir: string, input: ReportInput): Promise<void
       .toFile(path.join(dir, thumb));
     const top = p.top.map((t) => `<li>${esc(t.label)} ${(100 * t.confidence).toFixed(1)}%</li>`).join("");
     cards.push(
-      `<figure><img src="${thumb}" alt=""><figcaption><b>${esc(p.truth)}</b> &rarr; ${esc(p.label)}<ol>${top}</ol><small>${esc(path.basename(p.file))}</small></figcaption></figure>`,
+      `<figure><img src="${thumb}" alt=""><figcaption><b>${esc(p.truth)}</b> &rarr; ${esc(p.label)}${p.needsReview ? " <mark>needs review</mark>" : ""}<ol>${top}</ol><small>${esc(path.basename(p.file))}</small></figcaption></figure>`,
     );
   }
   await writeFile(path.join(dir, "index.html"), page(metrics, cards));
@@ -79,6 +100,11 @@ figure img{max-width:192px;max-height:192px}ol{margin:4px 0;padding-left:20px}</
 <h1>Evaluation: ${m.n} images</h1>
 <p>accuracy <b>${f(m.accuracy)}</b> · macro F1 <b>${f(m.macroF1)}</b> · weighted F1 ${f(m.weightedF1)} · ECE ${f(m.ece)}</p>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>${rows}</table>
+<h2>Needs review</h2>
+<p>${m.review.flagged} of ${m.review.n} flagged (${(100 * m.review.flaggedRate).toFixed(1)}%: ${m.review.lowConfidence} low confidence,
+${m.review.unfamiliar} unlike the training data). The confident part covers ${(100 * m.review.coverage).toFixed(1)}% at accuracy
+<b>${m.review.confidentAccuracy === null ? "-" : f(m.review.confidentAccuracy)}</b>.</p>
+<img src="risk-coverage.png" alt="risk-coverage curve">
 <h2>Confusion matrix</h2><img src="confusion.png" alt="confusion matrix">
 <h2>Reliability</h2><img src="reliability.png" alt="reliability diagram">
 <h2>Misclassified (${cards.length}), most confident first</h2><div class="gallery">${cards.join("\n")}</div>
@@ -154,5 +180,40 @@ function reliabilitySvg(cal: { ece: number; bins: Bin[] }): string {
   parts.push(
     `<text x="${w / 2}" y="30" text-anchor="middle" font-size="14">Reliability · ECE ${cal.ece.toFixed(3)}</text>`,
   );
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${w}" font-family="sans-serif"><rect width="100%" height="100%" fill="#fff"/>${parts.join("")}</svg>`;
+}
+
+/** Accuracy of the most confident share of the images against that share; the dot is the review flag. */
+function riskCoverageSvg(points: CurvePoint[], review: SelectiveMetrics): string {
+  const w = 420;
+  const pad = 50;
+  const plot = w - 2 * pad;
+  const lo = Math.min(0.5, ...points.map((p) => p.accuracy));
+  const x = (v: number) => pad + v * plot;
+  const y = (v: number) => pad + (1 - (v - lo) / (1 - lo)) * plot;
+  const line = points.map(
+    (p, i) => `${i ? "L" : "M"}${x(p.coverage).toFixed(1)},${y(p.accuracy).toFixed(1)}`,
+  );
+  const parts = [
+    `<rect x="${pad}" y="${pad}" width="${plot}" height="${plot}" fill="none" stroke="#999"/>`,
+    `<path d="${line.join("")}" fill="none" stroke="#4a7bd0" stroke-width="2"/>`,
+  ];
+  if (review.confidentAccuracy !== null) {
+    parts.push(
+      `<circle cx="${x(review.coverage)}" cy="${y(review.confidentAccuracy)}" r="5" fill="#d04a4a"/>`,
+    );
+  }
+  for (const t of [0, 0.5, 1]) {
+    parts.push(`<text x="${x(t)}" y="${y(lo) + 16}" text-anchor="middle" font-size="11">${t}</text>`);
+  }
+  for (const t of [lo, (lo + 1) / 2, 1]) {
+    parts.push(
+      `<text x="${pad - 6}" y="${y(t) + 4}" text-anchor="end" font-size="11">${t.toFixed(2)}</text>`,
+    );
+  }
+  parts.push(
+    `<text x="${w / 2}" y="${w - 12}" text-anchor="middle" font-size="12">coverage (most confident first); dot: not flagged</text>`,
+  );
+  parts.push(`<text x="${w / 2}" y="30" text-anchor="middle" font-size="14">Risk-coverage</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${w}" font-family="sans-serif"><rect width="100%" height="100%" fill="#fff"/>${parts.join("")}</svg>`;
 }

@@ -51,8 +51,19 @@ beforeAll(async () => {
 describe("garbage CLI", () => {
   it("classify --json prints exactly one JSON array and recurses into folders", async () => {
     const { stdout, stderr } = await cli("classify", "data", "--json", "--model", "tiny.onnx", "--top", "2");
-    const rows = JSON.parse(stdout) as { file: string; label: string | null; top: unknown[] }[];
+    const rows = JSON.parse(stdout) as {
+      file: string;
+      label: string | null;
+      confidence: number | null;
+      top: unknown[];
+      needsReview: boolean | null;
+    }[];
     expect(rows).toHaveLength(7);
+    // The tiny model ships no review section: the flag is the default confidence threshold alone.
+    for (const r of rows) {
+      if (r.confidence === null) expect(r.needsReview).toBeNull();
+      else expect(r.needsReview).toBe(r.confidence < 0.5);
+    }
     const byFile = Object.fromEntries(rows.map((r) => [r.file, r]));
     expect(byFile["data/red/nested/0.png"]?.label).toBe("red");
     expect(byFile["data/red/2.png"]?.label).toBe("blue");
@@ -91,7 +102,13 @@ describe("garbage CLI", () => {
       [0, 0, 1],
     ]);
     expect(m.perClass.blue).toEqual({ precision: 0.5, recall: 1, f1: 2 / 3, support: 1 });
+    expect(m.review.n).toBe(6);
+    expect(m.review.flagged + Math.round(m.review.coverage * 6)).toBe(6);
+    expect(m.review.unfamiliar).toBe(0);
+    expect(m.riskCoverage.at(-1)).toMatchObject({ coverage: 1, accuracy: m.accuracy });
+    expect(m.riskCoverage[0].accuracy).toBeGreaterThanOrEqual(m.accuracy);
     for (const f of [
+      "risk-coverage.png",
       "index.html",
       "confusion.png",
       "reliability.png",

@@ -82,3 +82,79 @@ export function expectedCalibrationError(
   });
   return { ece, bins: diagram };
 }
+
+export interface SelectiveMetrics {
+  n: number;
+  /** Images flagged needsReview, and their share. */
+  flagged: number;
+  flaggedRate: number;
+  /** Share not flagged, and the accuracy on that confident part. */
+  coverage: number;
+  confidentAccuracy: number | null;
+  /** Accuracy on the flagged part: low means the flag catches the mistakes. */
+  flaggedAccuracy: number | null;
+  lowConfidence: number;
+  unfamiliar: number;
+}
+
+/** Accuracy and coverage of the part of a set that the review flag lets through. */
+export function selectiveMetrics(
+  correct: readonly boolean[],
+  flags: readonly { needsReview: boolean; lowConfidence: boolean; unfamiliar: boolean }[],
+): SelectiveMetrics {
+  const n = correct.length;
+  let flagged = 0;
+  let flaggedRight = 0;
+  let keptRight = 0;
+  let lowConfidence = 0;
+  let unfamiliar = 0;
+  flags.forEach((f, i) => {
+    if (f.lowConfidence) lowConfidence++;
+    if (f.unfamiliar) unfamiliar++;
+    if (f.needsReview) {
+      flagged++;
+      if (correct[i]) flaggedRight++;
+    } else if (correct[i]) keptRight++;
+  });
+  const kept = n - flagged;
+  return {
+    n,
+    flagged,
+    flaggedRate: n ? flagged / n : 0,
+    coverage: n ? kept / n : 0,
+    confidentAccuracy: kept ? keptRight / kept : null,
+    flaggedAccuracy: flagged ? flaggedRight / flagged : null,
+    lowConfidence,
+    unfamiliar,
+  };
+}
+
+/**
+ * Risk-coverage curve: keep the `coverage` most confident share of the images, and report its accuracy and
+ * the confidence threshold that keeps it. One point per `steps` of coverage.
+ */
+export function riskCoverage(
+  confidences: readonly number[],
+  correct: readonly boolean[],
+  steps = 20,
+): { coverage: number; accuracy: number; threshold: number }[] {
+  const order = confidences
+    .map((_c, i) => i)
+    .sort((a, b) => (confidences[b] as number) - (confidences[a] as number));
+  const points: { coverage: number; accuracy: number; threshold: number }[] = [];
+  let right = 0;
+  let next = 1;
+  order.forEach((idx, rank) => {
+    if (correct[idx]) right++;
+    const kept = rank + 1;
+    while (next <= steps && kept >= Math.ceil((next / steps) * order.length)) {
+      points.push({
+        coverage: kept / order.length,
+        accuracy: right / kept,
+        threshold: confidences[idx] as number,
+      });
+      next++;
+    }
+  });
+  return points;
+}

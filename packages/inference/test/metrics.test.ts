@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { computeMetrics, expectedCalibrationError, softmax, topK } from "../src/index.js";
+import {
+  computeMetrics,
+  expectedCalibrationError,
+  riskCoverage,
+  selectiveMetrics,
+  softmax,
+  topK,
+} from "../src/index.js";
 
 describe("metrics", () => {
   it("matches a hand-computed confusion matrix (values checked against scikit-learn)", () => {
@@ -42,5 +49,39 @@ describe("metrics", () => {
     const conf = [0.75, 0.75, 0.75, 0.75];
     expect(expectedCalibrationError(conf, [true, true, true, false]).ece).toBeCloseTo(0, 12);
     expect(expectedCalibrationError([0.9, 0.9], [false, false]).ece).toBeCloseTo(0.9, 12);
+  });
+});
+
+describe("selective metrics and risk-coverage", () => {
+  it("scores the part the review flag lets through", () => {
+    const flag = (needsReview: boolean, lowConfidence = needsReview, unfamiliar = false) => ({
+      needsReview,
+      lowConfidence,
+      unfamiliar,
+    });
+    const m = selectiveMetrics(
+      [true, true, false, false, true],
+      [flag(false), flag(false), flag(true), flag(false), flag(true, false, true)],
+    );
+    expect(m).toEqual({
+      n: 5,
+      flagged: 2,
+      flaggedRate: 0.4,
+      coverage: 0.6,
+      confidentAccuracy: 2 / 3,
+      flaggedAccuracy: 0.5,
+      lowConfidence: 1,
+      unfamiliar: 1,
+    });
+  });
+
+  it("keeps the most confident share first", () => {
+    const curve = riskCoverage([0.9, 0.2, 0.8, 0.5], [true, false, true, false], 4);
+    expect(curve).toEqual([
+      { coverage: 0.25, accuracy: 1, threshold: 0.9 },
+      { coverage: 0.5, accuracy: 1, threshold: 0.8 },
+      { coverage: 0.75, accuracy: 2 / 3, threshold: 0.5 },
+      { coverage: 1, accuracy: 0.5, threshold: 0.2 },
+    ]);
   });
 });
