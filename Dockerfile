@@ -6,6 +6,7 @@ COPY package.json package-lock.json .npmrc ./
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/cli/package.json apps/cli/
+COPY training/package.json training/
 COPY packages/ packages/
 RUN npm ci --include=dev && npm cache clean --force
 COPY . .

@@ -10,6 +10,7 @@
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -41,6 +42,13 @@ def main():
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--limit", type=int)
     a = p.parse_args()
+    marker = os.path.join(a.out, "done.json")
+    if os.path.exists(marker):
+        done = json.load(open(marker))
+        if done.get("seed") == a.seed and done.get("limit") == a.limit:
+            print(f"{a.out} already holds these sets (seed {a.seed})")
+            return
+        os.remove(marker)
     rng = np.random.default_rng(a.seed)
     heldout_bg = load_backgrounds(ensure_packages(a.backgrounds, HELDOUT_PACKAGES))
     train_bg = load_backgrounds(ensure_packages(a.backgrounds, TRAIN_PACKAGES))
@@ -68,9 +76,13 @@ def main():
     for i, it in enumerate(load_items(a.train, a.muell, limit=a.limit)):
         img = composite_view(it["photo"], it["item"], rng, SIZE, train_bg)
         save(img, os.path.join(a.out, "train-composites"), it["label"], f"{i:05d}.jpg")
+    counts = {}
     for name in sorted(os.listdir(a.out)):
-        n = sum(len(fs) for _, _, fs in os.walk(os.path.join(a.out, name)))
-        print(f"{name}: {n} images")
+        if os.path.isdir(os.path.join(a.out, name)):
+            counts[name] = sum(len(fs) for _, _, fs in os.walk(os.path.join(a.out, name)))
+            print(f"{name}: {counts[name]} images")
+    with open(os.path.join(a.out, "done.json"), "w") as f:
+        json.dump({"seed": a.seed, "limit": a.limit, "counts": counts}, f)
 
 
 if __name__ == "__main__":

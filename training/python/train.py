@@ -33,8 +33,8 @@ def parse():
     p.add_argument("--backgrounds", required=True,
                    help="cache dir for the Debian background packages, or 'none' for procedural ones only")
     p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--final-epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=26)
+    p.add_argument("--final-epochs", type=int, default=3)
     p.add_argument("--steps", type=int, default=64, help="steps per epoch")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--size", type=int, default=160)

@@ -27,6 +27,7 @@ const { values } = parseArgs({
     out: { type: "string", default: path.join(REPO_ROOT, "models/garbage-resnet50.onnx") },
     seed: { type: "string", default: "0" },
     checkpoint: { type: "string", description: "skip training, finalize this train.py checkpoint" },
+    run: { type: "string", description: "run directory name under .cache/runs (default seed<seed>)" },
     "train-args": { type: "string", default: "", description: "extra train.py arguments" },
     threads: { type: "string", default: "2" },
   },
@@ -35,7 +36,7 @@ const log = (s: string) => process.stderr.write(`[train] ${s}\n`);
 const t0 = performance.now();
 const minutes = () => ((performance.now() - t0) / 60_000).toFixed(1);
 const cache = path.join(REPO_ROOT, ".cache");
-const run = path.join(cache, "runs", `seed${values.seed}`);
+const run = path.join(cache, "runs", values.run ?? `seed${values.seed}`);
 const sets = path.join(cache, "sets");
 const SIZE = 224;
 
@@ -46,6 +47,7 @@ if (!torchAvailable()) {
   process.exit(1);
 }
 await mkdir(run, { recursive: true });
+await mkdir(path.dirname(values.out), { recursive: true });
 const keras = await ensureResnetPackage();
 const common = [
   "--backgrounds",
