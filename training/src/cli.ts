@@ -12,8 +12,8 @@ import { execFile } from "node:child_process";
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs, promisify } from "node:util";
-import { type InputSpec, listImageFolder, type ModelManifest, sha256File } from "@garbage/inference";
-import { embedImages } from "./embed.js";
+import { listImageFolder, type ModelManifest, sha256File } from "@garbage/inference";
+import { embedImages, kerasInputSpec } from "./embed.js";
 import { ensureResnetPackage, REPO_ROOT } from "./fetch-resnet.js";
 import { runPython, torchAvailable } from "./python.js";
 
@@ -92,17 +92,7 @@ await runPython("export.py", [
   String(SIZE),
 ]);
 
-const spec: InputSpec = {
-  name: "input",
-  layout: "NCHW",
-  width: SIZE,
-  height: SIZE,
-  resize: "stretch",
-  channelOrder: "BGR",
-  scale: 1,
-  mean: [103.939, 116.779, 123.68],
-  std: [1, 1, 1],
-};
+const spec = kerasInputSpec(SIZE);
 const threads = Number(values.threads);
 const folder = (root: string) => listImageFolder(root, CLASSES).then((l) => l.filter((i) => i.label >= 0));
 const emb = path.join(run, "embeddings");

@@ -11,6 +11,21 @@ import {
   writeTensor,
 } from "@garbage/inference";
 
+/** What the recipe's models take: Keras' caffe preprocessing (BGR, ImageNet means, no scaling), stretched. */
+export function kerasInputSpec(size: number): InputSpec {
+  return {
+    name: "input",
+    layout: "NCHW",
+    width: size,
+    height: size,
+    resize: "stretch",
+    channelOrder: "BGR",
+    scale: 1,
+    mean: [103.939, 116.779, 123.68],
+    std: [1, 1, 1],
+  };
+}
+
 /**
  * Logits and pooled embeddings of a set of images, computed exactly as the service computes them (sharp
  * decoding, the manifest's tensor layout, onnxruntime-node), for calibrate.py to fit the temperature, the

@@ -3,17 +3,10 @@ import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import {
-  createSession,
-  type InputSpec,
-  listImageFolder,
-  loadClassifier,
-  runOutputs,
-  sha256File,
-} from "@garbage/inference";
+import { createSession, listImageFolder, loadClassifier, runOutputs, sha256File } from "@garbage/inference";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { embedImages } from "../src/embed.js";
+import { embedImages, kerasInputSpec } from "../src/embed.js";
 import { PYTHON, PYTHON_DIR, runPython, torchAvailable } from "../src/python.js";
 
 const exec = promisify(execFile);
@@ -27,17 +20,7 @@ const colours: [number, number, number][] = [
   [200, 30, 30],
 ];
 const SIZE = 64;
-const spec: InputSpec = {
-  name: "input",
-  layout: "NCHW",
-  width: SIZE,
-  height: SIZE,
-  resize: "stretch",
-  channelOrder: "BGR",
-  scale: 1,
-  mean: [103.939, 116.779, 123.68],
-  std: [1, 1, 1],
-};
+const spec = kerasInputSpec(SIZE);
 
 /** TrashNet-like photos: a coloured item on a near-white board. */
 async function boardPhotos(root: string, perClass: number, seed: number) {
