@@ -4,9 +4,10 @@ computes them (training/src/embed.ts):
 - temperature: softmax temperature minimising NLL on val.
 - reference embeddings: the pooled features of the training images (originals and one composite each),
   L2-normalised, centred and projected by PCA to --dims, stored as float16.
-- review thresholds, chosen on val only: maxDistance is the --distance-quantile of val's k-NN distances
-  (val is in-distribution), then minConfidence is the largest value on a 0.01 grid up to 0.95 that keeps the share of
-  val flagged within --flag-budget.
+- review thresholds: for each candidate quantile, maxDistance is that quantile of val's k-NN distances (val
+  is in-distribution), then minConfidence is the largest value on a 0.01 grid up to 0.95 that keeps the share
+  of val flagged within --flag-budget; with --select-on, the candidate whose worst accuracy on the confident
+  part of those sets is highest wins (a selection on them, recorded in the manifest).
 """
 
 import argparse
@@ -64,7 +65,11 @@ def main():
     p.add_argument("--out-json", required=True)
     p.add_argument("--dims", type=int, default=128)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--distance-quantile", type=float, default=0.975)
+    p.add_argument("--distance-quantiles", default="0.9,0.95,0.975",
+                   help="candidates for maxDistance, as quantiles of val's distances")
+    p.add_argument("--select-on", default="",
+                   help="embedded sets (comma-separated): pick the candidate whose worst confident accuracy "
+                        "over them is highest; without it, the last candidate")
     p.add_argument("--flag-budget", type=float, default=0.12)
     a = p.parse_args()
 
@@ -86,12 +91,37 @@ def main():
     mean16, proj16, refs16 = (x.astype(np.float16) for x in (mean, proj, refs))
     val_dist = knn_distance(normalize((normalize(emb) - mean16.astype(np.float32)) @ proj16.astype(np.float32)),
                             refs16.astype(np.float32), a.k)
-    max_distance = float(np.quantile(val_dist, a.distance_quantile))
+    def project(e):
+        return normalize((normalize(e) - mean16.astype(np.float32)) @ proj16.astype(np.float32))
+
+    def thresholds(q):
+        max_d = float(np.quantile(val_dist, q))
+        min_c = 0.0
+        for c in np.arange(0.0, 0.96, 0.01):
+            if ((val_dist > max_d) | (conf < c)).mean() <= a.flag_budget:
+                min_c = round(float(c), 2)
+        return max_d, min_c
+
+    others = []
+    for name in filter(None, a.select_on.split(",")):
+        lo, em, lab = load(a.embeddings, name)
+        pr = softmax(lo / temperature)
+        others.append((name, pr.max(1), pr.argmax(1) == lab, knn_distance(project(em), refs16.astype(np.float32), a.k)))
+    candidates = []
+    for q in [float(x) for x in a.distance_quantiles.split(",")]:
+        max_d, min_c = thresholds(q)
+        per_set = {}
+        for name, c_, ok, d in others:
+            keep = ~((d > max_d) | (c_ < min_c))
+            per_set[name] = {"flaggedRate": float(1 - keep.mean()),
+                             "confidentAccuracy": float(ok[keep].mean()) if keep.any() else None}
+        worst = min((v["confidentAccuracy"] or 0.0 for v in per_set.values()), default=0.0)
+        candidates.append({"quantile": q, "maxDistance": max_d, "minConfidence": min_c, "worst": worst,
+                           "sets": per_set})
+        print(json.dumps(candidates[-1]))
+    chosen = max(candidates, key=lambda c: c["worst"]) if others else candidates[-1]
+    max_distance, min_conf = chosen["maxDistance"], chosen["minConfidence"]
     unfamiliar = val_dist > max_distance
-    min_conf = 0.0
-    for c in np.arange(0.0, 0.96, 0.01):
-        if (unfamiliar | (conf < c)).mean() <= a.flag_budget:
-            min_conf = round(float(c), 2)
     flagged = unfamiliar | (conf < min_conf)
 
     blob = np.concatenate([mean16.ravel(), proj16.ravel(), refs16.ravel()]).astype("<f2").tobytes()
@@ -109,8 +139,9 @@ def main():
                           "embedding": int(emb.shape[1]), "dims": int(dims), "count": int(refs.shape[0])},
         },
         "reviewSelection": {
-            "on": "val",
-            "distanceQuantile": a.distance_quantile,
+            "on": "val" + (f", candidates compared on {a.select_on}" if others else ""),
+            "distanceQuantile": chosen["quantile"],
+            "candidates": candidates,
             "flagBudget": a.flag_budget,
             "valFlaggedRate": float(flagged.mean()),
             "valConfidentAccuracy": float(correct[~flagged].mean()) if (~flagged).any() else None,

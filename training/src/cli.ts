@@ -115,6 +115,17 @@ await embedImages({
   name: "train",
   threads,
 });
+const ROBUSTNESS = ["val-heldout-bg", "muell-holdout", "muell-holdout-bg"];
+for (const name of ROBUSTNESS) {
+  await embedImages({
+    model: half,
+    spec,
+    images: await folder(path.join(sets, name)),
+    out: emb,
+    name,
+    threads,
+  });
+}
 const composites = await folder(path.join(sets, "train-composites"));
 await embedImages({ model: half, spec, images: composites, out: emb, name: "train-composites", threads });
 
@@ -147,6 +158,8 @@ await runPython("calibrate.py", [
   path.join(path.dirname(values.out), refFile),
   "--out-json",
   calib,
+  "--select-on",
+  ROBUSTNESS.join(","),
 ]);
 await copyFile(shipHalf ? half : full, values.out);
 const c = JSON.parse(await readFile(calib, "utf8"));
@@ -178,10 +191,7 @@ await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
 log(`measuring the written model with garbage eval (${minutes()} min)`);
 const exec = promisify(execFile);
 const rel = (p: string) => path.relative(REPO_ROOT, p);
-for (const data of [
-  values.val,
-  ...["val-heldout-bg", "muell-holdout", "muell-holdout-bg"].map((s) => path.join(sets, s)),
-]) {
+for (const data of [values.val, ...ROBUSTNESS.map((s) => path.join(sets, s))]) {
   const { stdout } = await exec(
     "npx",
     [
