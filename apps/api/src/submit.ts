@@ -10,10 +10,11 @@ import {
 import { enqueueBatch } from "@garbage/queue";
 import { z } from "@hono/zod-openapi";
 import { ApiError } from "./errors";
+import { plainText } from "./text";
 import type { RouteDeps } from "./types";
 import { receiveUpload } from "./upload";
 
-const text = z.string().trim().min(1).max(200);
+const text = z.string().trim().min(1).pipe(plainText());
 export const MetadataSchema = z
   .object({
     site: text.optional(),

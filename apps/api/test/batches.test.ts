@@ -157,6 +157,9 @@ describe("POST /v1/batches", () => {
     const cases: Record<string, string>[] = [
       { site, capturedAt: "yesterday" },
       { site, colour: "red" },
+      { site: `${site}\u0000x` },
+      { site, line: "A\nB" },
+      { site, camera: "cam\u0007" },
     ];
     for (const fields of cases) {
       const res = await post(t.app, form([{ data: await png(1, 1, 1), filename: "a.png" }], fields));

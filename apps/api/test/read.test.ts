@@ -289,6 +289,8 @@ describe("GET /v1/stats", () => {
       "threshold=0.33",
       "threshold=2",
       "from=2000-01-01T00:00:00Z&to=2023-01-01T00:00:00Z&bucket=minute",
+      "site=plant%001",
+      "line=A%0AB",
     ]) {
       const res = await t.app.request(`/v1/stats?${q}`);
       expect(res.status, q).toBe(400);

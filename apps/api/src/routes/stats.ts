@@ -2,6 +2,7 @@ import { getStats } from "@garbage/db";
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../errors";
 import { BearerSecurity, createRouter, errorResponse } from "../router";
+import { plainText } from "../text";
 import type { RouteDeps } from "../types";
 
 const BUCKET_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
@@ -13,8 +14,8 @@ const Query = z.object({
     .openapi({ description: "Inclusive; default `to` minus 24 h" }),
   to: z.iso.datetime({ offset: true }).optional().openapi({ description: "Exclusive; default now" }),
   bucket: z.enum(["minute", "hour", "day"]).default("hour"),
-  site: z.string().max(200).optional(),
-  line: z.string().max(200).optional(),
+  site: plainText().optional(),
+  line: plainText().optional(),
   threshold: z.coerce
     .number()
     .min(0)
