@@ -34,8 +34,51 @@ const CODES: Partial<Record<number, string>> = {
   415: "unsupported_media_type",
 };
 
+// Socket errors and the Postgres classes that mean "not reachable now" (admin shutdown, cannot connect now,
+// connection exceptions), as pg, ioredis and BullMQ report them.
+const OUTAGE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EPIPE",
+  "57P01",
+  "57P02",
+  "57P03",
+  "08000",
+  "08001",
+  "08003",
+  "08004",
+  "08006",
+]);
+const OUTAGE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Connection is closed|MaxRetriesPerRequest|Redis is not reachable/i;
+
+/** True when err (or what it wraps) says a database or Redis is unreachable, not that the request is wrong. */
+export function isOutage(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== "object" || depth > 5) return false;
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof e.code === "string" && OUTAGE_CODES.has(e.code)) return true;
+  if (typeof e.message === "string" && OUTAGE_MESSAGES.test(e.message)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => isOutage(x, depth + 1))) return true;
+  return isOutage(e.cause, depth + 1);
+}
+
+/** Seconds a client should wait before retrying a request that met an outage. */
+export const OUTAGE_RETRY_AFTER_S = 5;
+
 export function createErrorHandler(log: (msg: string, err: unknown) => void): ErrorHandler<AppEnv> {
   return (err, c) => {
+    if (isOutage(err)) {
+      log("dependency unreachable", err);
+      c.header("Retry-After", String(OUTAGE_RETRY_AFTER_S));
+      return c.json(
+        body(c, "service_unavailable", "a dependency (database or queue) is unreachable; retry later"),
+        503,
+      );
+    }
     if (err instanceof ApiError) {
       if (err.status >= 500) log(`${err.code}: ${err.message}`, err);
       return c.json(body(c, err.code, err.message, err.details), err.status);

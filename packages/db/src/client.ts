@@ -18,10 +18,16 @@ export interface DbHandle {
 export interface CreateDbOptions {
   /** Pool size; keep it small per process, Postgres connections are expensive. */
   max?: number;
+  /** Give up on a new connection after this long, so an unreachable database fails a request instead of hanging it. */
+  connectTimeoutMs?: number;
 }
 
 export function createDb(url: string, options: CreateDbOptions = {}): DbHandle {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+  });
   // An idle client losing its connection emits 'error' on the pool; unhandled it would kill the process.
   pool.on("error", () => {});
   const db = drizzle(pool, { schema });
