@@ -161,8 +161,10 @@ class OnnxClassifier implements Classifier {
         probs.push(
           this.manifest.output.kind === "logits" ? softmax(row, this.manifest.temperature) : Array.from(row),
         );
+        // With TTA only the original (even) view's distance is read below; skip the mirror's k-NN search.
+        const mirror = this.opts.tta === true && (start + i) % 2 === 1;
         distances.push(
-          embedding && this.novelty
+          embedding && this.novelty && !mirror
             ? this.novelty.distance(embedding.data.subarray(i * embedding.width, (i + 1) * embedding.width))
             : null,
         );
