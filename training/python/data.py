@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+from multiprocessing import Pool
 
 from PIL import Image
 
@@ -36,18 +37,28 @@ def _open(path, max_side):
     return img
 
 
-def load_items(trashnet_train, muell=None, max_side=320, limit=None):
+def _trashnet_item(args):
+    path, label, max_side = args
+    photo = _open(path, max_side)
+    item = board_item(photo.resize((photo.width // 2 * 2, photo.height // 2 * 2)))
+    return {"photo": photo, "item": item, "label": label, "source": "trashnet"}
+
+
+def _muell_item(args):
+    path, label, max_side = args
+    return {"photo": None, "item": black_item(_open(path, max_side)), "label": label, "source": "muell"}
+
+
+def load_items(trashnet_train, muell=None, max_side=320, limit=None, workers=1):
     """Dicts {photo, item, label, source}: photo is the whole picture (None where showing it would leak its
     setting, the black of Müll-Roboter), item the RGBA cut-out or None."""
-    items = []
-    for path, label in image_folder(trashnet_train)[:limit]:
-        photo = _open(path, max_side)
-        items.append({"photo": photo, "item": board_item(photo.resize((photo.width // 2 * 2, photo.height // 2 * 2))), "label": label, "source": "trashnet"})
+    jobs = [(p, label, max_side) for p, label in image_folder(trashnet_train)[:limit]]
+    mjobs = []
     if muell and os.path.isdir(muell):
-        for path, label in image_folder(muell)[:limit]:
-            if muell_heldout(path):
-                continue
-            item = black_item(_open(path, max_side))
-            if item is not None:
-                items.append({"photo": None, "item": item, "label": label, "source": "muell"})
-    return items
+        mjobs = [(p, label, max_side) for p, label in image_folder(muell)[:limit] if not muell_heldout(p)]
+    if workers > 1:
+        with Pool(workers) as pool:
+            items, muell_items = pool.map(_trashnet_item, jobs, 8), pool.map(_muell_item, mjobs, 8)
+    else:
+        items, muell_items = list(map(_trashnet_item, jobs)), list(map(_muell_item, mjobs))
+    return items + [it for it in muell_items if it["item"] is not None]

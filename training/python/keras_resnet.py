@@ -140,3 +140,27 @@ def imagenet_model(model_dir):
     model.fc.weight.data.copy_(torch.from_numpy(w["fc1000/kernel"].T.copy()))
     model.fc.bias.data.copy_(torch.from_numpy(w["fc1000/bias"].copy()))
     return model
+
+
+def save_init(model_dir, out, half=False):
+    """The ImageNet backbone (no fc) as an .npz, for machines without the TF.js package; half=True stores the
+    conv kernels as float16 (half the bytes to copy, a rounding of 1e-3 relative at most)."""
+    model = KerasResNet50()
+    load_keras_backbone(model, model_dir)
+    arrays = {}
+    for k, v in model.state_dict().items():
+        if k.startswith("fc.") or k.endswith("num_batches_tracked"):
+            continue
+        a = v.numpy()
+        arrays[k] = a.astype(np.float16) if half and k.endswith(".weight") and a.ndim == 4 else a
+    np.savez(out, **arrays)
+
+
+def load_init(model, path):
+    state = model.state_dict()
+    with np.load(path) as d:
+        missing = [k for k in state if not k.startswith("fc.") and not k.endswith("num_batches_tracked") and k not in d]
+        if missing:
+            raise ValueError(f"{path} lacks {missing[:3]}")
+        for k in d.files:
+            state[k].copy_(torch.from_numpy(d[k].astype(np.float32)))

