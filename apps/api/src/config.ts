@@ -33,6 +33,9 @@ const envSchema = z.object({
   CHUNK_SIZE: positiveInt(DEFAULT_CHUNK_SIZE),
   MODEL_PATH: z.string().min(1).default("models/garbage-resnet50.onnx"),
   CLASSIFY_THREADS: z.coerce.number().int().positive().optional(),
+  // Concurrent /v1/classify images share one session.run of up to this many; beyond MAX_QUEUE waiting, 503.
+  CLASSIFY_MAX_BATCH: positiveInt(8),
+  CLASSIFY_MAX_QUEUE: positiveInt(64),
   /** "false" lets the API report ready without a loaded model (inference then only happens in workers). */
   REQUIRE_MODEL: z.enum(["true", "false"]).default("true"),
 });
@@ -62,6 +65,8 @@ export interface Config extends AppConfig {
   modelPath: string;
   maxPixels: number;
   classifyThreads: number | undefined;
+  classifyMaxBatch: number;
+  classifyMaxQueue: number;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +94,8 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     chunkSize: e.CHUNK_SIZE,
     modelPath: path.resolve(cwd, e.MODEL_PATH),
     classifyThreads: e.CLASSIFY_THREADS,
+    classifyMaxBatch: e.CLASSIFY_MAX_BATCH,
+    classifyMaxQueue: e.CLASSIFY_MAX_QUEUE,
     requireModel: e.REQUIRE_MODEL === "true",
     maxStatsBuckets: 10_000,
     enqueueTimeoutMs: 10_000,

@@ -12,6 +12,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    /** Sent as Retry-After: the request may succeed unchanged after this many seconds. */
+    readonly retryAfterS?: number,
   ) {
     super(message);
   }
@@ -80,7 +82,8 @@ export function createErrorHandler(log: (msg: string, err: unknown) => void): Er
       );
     }
     if (err instanceof ApiError) {
-      if (err.status >= 500) log(`${err.code}: ${err.message}`, err);
+      if (err.status >= 500 && err.retryAfterS === undefined) log(`${err.code}: ${err.message}`, err);
+      if (err.retryAfterS !== undefined) c.header("Retry-After", String(err.retryAfterS));
       return c.json(body(c, err.code, err.message, err.details), err.status);
     }
     if (err instanceof HTTPException) {

@@ -1,5 +1,6 @@
+import { availableParallelism } from "node:os";
 import { createDb, migrate } from "@garbage/db";
-import { loadClassifier } from "@garbage/inference";
+import { ThreadedClassifier } from "@garbage/inference";
 import { createQueue, createRedis } from "@garbage/queue";
 import { createStore } from "@garbage/storage";
 import { serve } from "@hono/node-server";
@@ -22,9 +23,14 @@ const store = createStore(config.storageUrl, { db: dbHandle.db });
 
 let classifier: (Classifier & { close(): Promise<void> }) | null = null;
 try {
-  classifier = await loadClassifier({
+  // The model runs in its own thread: session.run blocks for tens of milliseconds per image, which on this
+  // event loop would stall every other request (health checks included).
+  classifier = await ThreadedClassifier.start({
     model: config.modelPath,
-    ...(config.classifyThreads ? { threads: config.classifyThreads } : {}),
+    provider: "cpu",
+    threads: config.classifyThreads ?? availableParallelism(),
+    maxBatch: config.classifyMaxBatch,
+    maxQueue: config.classifyMaxQueue,
     limits: { maxPixels: config.maxPixels, maxBytes: config.limits.maxFileBytes },
   });
   log.info("model loaded", { name: classifier.manifest.name, version: classifier.manifest.version });

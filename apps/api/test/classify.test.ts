@@ -1,24 +1,33 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { type Classifier as InferenceClassifier, loadClassifier } from "@garbage/inference";
+import {
+  type Classifier as InferenceClassifier,
+  loadClassifier,
+  ThreadedClassifier,
+} from "@garbage/inference";
 import { writeTinyModel, writeTinyReviewModel } from "@garbage/onnx";
+import sharp from "sharp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { form, type Harness, json, makeApp, openHarness, png, type TestApp } from "./helpers";
 
 let h: Harness;
 let t: TestApp | undefined;
 let dir: string;
-let classifier: InferenceClassifier;
+let classifier: ThreadedClassifier;
 let reviewing: InferenceClassifier;
 
 beforeAll(async () => {
   h = await openHarness();
   dir = await mkdtemp(path.join(tmpdir(), "garbage-model-"));
   await writeTinyModel(dir, { classes: ["red", "green", "blue"], seed: 3, manifest: { version: "7" } });
-  classifier = await loadClassifier({
+  // What the API process runs: the model in its own thread.
+  classifier = await ThreadedClassifier.start({
     model: path.join(dir, "tiny.onnx"),
+    provider: "cpu",
     threads: 1,
+    maxBatch: 4,
+    maxQueue: 8,
     limits: { maxPixels: 10_000 },
   });
   // The same model with reference embeddings that all point at "red": blue is far from its training data.
@@ -154,4 +163,48 @@ describe("POST /v1/classify", () => {
       expect(await json(res)).toMatchObject({ code, requestId: expect.any(String) });
     }
   });
+
+  it("answers 503 overloaded with Retry-After while the model queue is full, then classifies again", async () => {
+    const busy = await ThreadedClassifier.start({
+      model: path.join(dir, "tiny.onnx"),
+      provider: "cpu",
+      threads: 1,
+      maxBatch: 2,
+      maxQueue: 2,
+    });
+    try {
+      t = await makeApp(h, { classifier: busy });
+      const send = async () =>
+        t!.app.request("/v1/classify", {
+          method: "POST",
+          headers: { "content-type": "image/png" },
+          body: new Uint8Array(await png(200, 10, 10)),
+        });
+      // Two large noisy images keep the queue full for far longer than one small request takes to arrive.
+      const big = await Promise.all([noiseJpeg(2400, 1600, 1), noiseJpeg(2400, 1600, 2)]);
+      const filling = busy.classify(big);
+      const refused = await send();
+      expect(refused.status).toBe(503);
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(await json(refused)).toMatchObject({ code: "overloaded", requestId: expect.any(String) });
+      expect((await filling).every((o) => o.ok)).toBe(true);
+      const ok = await send();
+      expect(ok.status).toBe(200);
+      expect(await json(ok)).toMatchObject({ label: "red" });
+    } finally {
+      await busy.close();
+    }
+  });
 });
+
+async function noiseJpeg(width: number, height: number, seed: number): Promise<Buffer> {
+  const raw = Buffer.alloc(width * height * 3);
+  let s = seed;
+  for (let i = 0; i < raw.length; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    raw[i] = s >>> 24;
+  }
+  return sharp(raw, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
+}

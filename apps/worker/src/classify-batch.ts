@@ -1,7 +1,6 @@
 import { type DbOrTx, type ResultInput, recordResults } from "@garbage/db";
+import type { BatchClassification, ModelInfo, ThreadOutcome } from "@garbage/inference";
 import type { ClassifyJobImage } from "@garbage/queue";
-import type { BatchClassification } from "./inference-client";
-import type { ModelInfo, ThreadOutcome } from "./inference-protocol";
 import type { WorkerMetrics } from "./metrics";
 
 /** One image on its way through a model batch. */

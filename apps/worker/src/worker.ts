@@ -1,14 +1,13 @@
 import { createDb, pingDb } from "@garbage/db";
+import { InferenceThread, MicroBatcher } from "@garbage/inference";
 import { type ClassifyJob, createQueue, createRedis, pingRedis, queueDepth } from "@garbage/queue";
 import { createStore } from "@garbage/storage";
 import { Worker } from "bullmq";
 import { type BatchItem, createBatchRunner } from "./classify-batch";
 import type { WorkerConfig } from "./config";
-import { InferenceThread } from "./inference-client";
 import { log as defaultLog, errorFields, type Logger } from "./log";
 import { createMetrics } from "./metrics";
 import { startMetricsServer } from "./metrics-server";
-import { MicroBatcher } from "./micro-batcher";
 import { processClassifyJob, recordAbandonedJob } from "./process-job";
 
 export interface RunningWorker {

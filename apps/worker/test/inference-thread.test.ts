@@ -1,9 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { loadClassifier } from "@garbage/inference";
+import { InferenceThread, loadClassifier } from "@garbage/inference";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InferenceThread } from "../src/inference-client";
 import { colourJpeg, EXPECTED_LABEL, truncatedJpeg, writeReviewModel, writeTinyModel } from "./helpers";
 
 // Large enough input that the synchronous tensor fill + session.run of 16 images takes hundreds of ms.

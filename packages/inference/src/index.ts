@@ -8,3 +8,7 @@ export * from "./metrics.js";
 export * from "./review.js";
 export * from "./session.js";
 export * from "./tensor.js";
+export * from "./thread/client.js";
+export * from "./thread/micro-batcher.js";
+export * from "./thread/protocol.js";
+export * from "./thread/threaded-classifier.js";

@@ -63,7 +63,7 @@ const route = createRoute({
     413: errorResponse("Image too large (bytes or pixels)"),
     415: errorResponse("Not an image"),
     422: errorResponse("Image could not be decoded"),
-    503: errorResponse("No model loaded"),
+    503: errorResponse("No model loaded, or the model's queue is full (Retry-After says when to retry)"),
   },
 });
 
@@ -76,6 +76,19 @@ const STATUS: Record<string, ContentfulStatusCode> = {
   unreadable: 422,
   timeout: 503,
 };
+
+/** The classifier's QueueFullError (matched by name: the API does not import the inference thread). */
+function overloaded(err: unknown): unknown {
+  const e = err as { name?: string; message?: string; retryAfterS?: number };
+  if (e?.name !== "QueueFullError") return err;
+  return new ApiError(
+    503,
+    "overloaded",
+    e.message ?? "the model queue is full",
+    undefined,
+    e.retryAfterS ?? 1,
+  );
+}
 
 export function classifyRoutes(deps: RouteDeps) {
   const app = createRouter();
@@ -91,7 +104,10 @@ export function classifyRoutes(deps: RouteDeps) {
       );
     }
     const stop = deps.metrics.classifyDuration.startTimer();
-    const [outcome] = await classifier.classify([image], { topK: 3 });
+    const [outcome] = await classifier.classify([image], { topK: 3 }).catch((err: unknown) => {
+      stop({ outcome: "refused" });
+      throw overloaded(err);
+    });
     if (!outcome?.ok) {
       stop({ outcome: "failed" });
       const error = outcome?.error ?? { code: "corrupt", message: "no result" };

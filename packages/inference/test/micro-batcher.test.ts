@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { MicroBatcher } from "../src/micro-batcher";
+import { MicroBatcher } from "../src/thread/micro-batcher.js";
 
 /** A batcher whose run records every batch it was given and doubles the numbers. */
 function recording(opts: { maxSize: number; maxWaitMs: number; maxInFlight?: number; delayMs?: number }) {

@@ -7,11 +7,11 @@ import type {
   ThreadMessage,
   ThreadOutcome,
   ThreadRequest,
-} from "./inference-protocol";
+} from "./protocol.js";
 
 export type BatchClassification = { outcomes: ThreadOutcome[] } & BatchTimings;
 
-const ENTRY = new URL("./inference-thread-boot.mjs", import.meta.url);
+const ENTRY = new URL("./boot.mjs", import.meta.url);
 
 interface Waiter {
   resolve: (value: BatchClassification) => void;

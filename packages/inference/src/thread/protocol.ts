@@ -1,4 +1,7 @@
-import type { ImageErrorCode, Prediction, Provider } from "@garbage/inference";
+import type { Prediction } from "../classifier.js";
+import type { DecodeLimits } from "../decode.js";
+import type { ImageErrorCode } from "../errors.js";
+import type { Provider } from "../session.js";
 
 /** What the inference thread needs to load its Classifier (passed as workerData, so structured-clonable). */
 export interface InferenceThreadOptions {
@@ -9,6 +12,8 @@ export interface InferenceThreadOptions {
   /** Images per session.run; the worker's BATCH_SIZE so one model batch is one run. */
   maxBatch: number;
   topK?: number;
+  /** Bytes and pixels an image may have (defaults: @garbage/inference's). */
+  limits?: DecodeLimits;
 }
 
 export interface ModelInfo {

@@ -4,18 +4,19 @@
  * thread, so the main thread keeps renewing BullMQ locks, answering /metrics and talking to Postgres.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { type Classifier, ImageError, loadClassifier } from "@garbage/inference";
 import sharp from "sharp";
+import { type Classifier, loadClassifier } from "../classifier.js";
+import { ImageError } from "../errors.js";
 import type {
   ClassifyRequest,
   InferenceThreadOptions,
   ThreadMessage,
   ThreadOutcome,
   ThreadRequest,
-} from "./inference-protocol";
+} from "./protocol.js";
 
 const port = parentPort;
-if (!port) throw new Error("inference-thread.ts must run in a worker thread");
+if (!port) throw new Error("thread.ts must run in a worker thread");
 const opts = workerData as InferenceThreadOptions;
 
 // Every image is decoded once, so libvips' operation cache only costs memory; and its thread pool should stay
@@ -64,6 +65,7 @@ try {
     provider: opts.provider,
     threads: opts.threads,
     maxBatch: opts.maxBatch,
+    ...(opts.limits ? { limits: opts.limits } : {}),
   });
   const { name, version, sha256, classes } = clf.manifest;
   const inFlight = new Set<Promise<void>>();
