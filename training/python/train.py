@@ -36,11 +36,11 @@ def parse():
     p.add_argument("--backgrounds", required=True,
                    help="cache dir for the Debian background packages, or 'none' for procedural ones only")
     p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int, default=26)
+    p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--final-epochs", type=int, default=3)
     p.add_argument("--steps", type=int, default=64, help="steps per epoch")
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--size", type=int, default=160)
+    p.add_argument("--size", type=int, default=144)
     p.add_argument("--final-size", type=int, default=224)
     p.add_argument("--lr", type=float, default=0.004)
     p.add_argument("--head-lr", type=float, default=0.02)
