@@ -7,15 +7,17 @@
  *   4. export.py: ONNX with BatchNorm folded, logits + embedding outputs, float16-stored weights
  *   5. embed (served path) + calibrate.py: temperature, reference embeddings, review thresholds (val only)
  *   6. manifest with the metrics of the written model, measured by `garbage eval` on every set
+ *   7. the int8 model beside it (quantize-cli.ts), calibrated on training images, with its own manifest
  */
-import { execFile } from "node:child_process";
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs, promisify } from "node:util";
+import { parseArgs } from "node:util";
 import { listImageFolder, type ModelManifest, sha256File } from "@garbage/inference";
 import { embedImages, kerasInputSpec } from "./embed.js";
 import { ensureResnetPackage, REPO_ROOT } from "./fetch-resnet.js";
+import { evalModel } from "./measure.js";
 import { runPython, torchAvailable } from "./python.js";
+import { makeInt8 } from "./quantize-cli.js";
 
 export const CLASSES = ["cardboard", "glass", "metal", "paper", "plastic", "trash"];
 const shared = path.join(REPO_ROOT, "../shared/datasets");
@@ -189,32 +191,24 @@ const manifestPath = `${base}.json`;
 await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
 
 log(`measuring the written model with garbage eval (${minutes()} min)`);
-const exec = promisify(execFile);
 const rel = (p: string) => path.relative(REPO_ROOT, p);
 for (const data of [values.val, ...ROBUSTNESS.map((s) => path.join(sets, s))]) {
-  const { stdout } = await exec(
-    "npx",
-    [
-      "tsx",
-      "apps/cli/src/main.ts",
-      "eval",
-      "--data",
-      data,
-      "--json",
-      "--quiet",
-      "--model",
-      values.out,
-      "--threads",
-      String(threads),
-    ],
-    { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024 },
-  );
-  const m = JSON.parse(stdout);
+  const m = await evalModel(values.out, data, threads);
   const { riskCoverage: _curve, unreadableFiles: _files, model: _model, ...kept } = m;
-  manifest.metrics.push({ ...kept, dataset: rel(data) });
+  manifest.metrics.push({ ...kept, dataset: rel(data) } as ModelManifest["metrics"][number]);
   log(
     `${rel(data)}: accuracy ${m.accuracy.toFixed(4)}, flagged ${m.review.flaggedRate.toFixed(3)}, confident accuracy ${m.review.confidentAccuracy?.toFixed(4)}`,
   );
 }
 await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
 log(`wrote ${rel(values.out)} and ${rel(manifestPath)} in ${minutes()} min`);
+// The CPU's default model follows the float one: quantized from it, measured against it.
+const int8 = await makeInt8({
+  model: values.out,
+  train: values.train,
+  val: values.val,
+  count: 180,
+  threads,
+  log: (s) => log(`int8: ${s}`),
+});
+log(`wrote ${rel(int8)} in ${minutes()} min`);

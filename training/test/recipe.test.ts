@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -8,6 +8,7 @@ import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { embedImages, kerasInputSpec } from "../src/embed.js";
 import { PYTHON, PYTHON_DIR, runPython, torchAvailable } from "../src/python.js";
+import { quantizeModel } from "../src/quantize.js";
 
 const exec = promisify(execFile);
 const classes = ["cardboard", "glass", "metal", "paper", "plastic", "trash"];
@@ -197,6 +198,43 @@ print(item.size[0], item.size[1], int(a.sum()))`,
       const flagged = out.filter((o) => o.ok && o.needsReview).length;
       expect(flagged / out.length).toBeCloseTo(c.reviewSelection.valFlaggedRate, 6);
       for (const o of out) if (o.ok) expect(o.review.distance).not.toBeNull();
+    });
+
+    it("quantizes the exported model to QDQ int8 that onnxruntime runs, close to the float model", async () => {
+      const run = path.join(dir, "run");
+      const int8 = path.join(run, "model-int8.onnx");
+      const images = await listImageFolder(path.join(dir, "train"), classes);
+      const q = await quantizeModel({ model: path.join(run, "model.onnx"), out: int8, spec, images });
+      expect(q).toMatchObject({ tensors: expect.any(Number), images: images.length });
+      const graph = await readFile(int8);
+      expect(graph.includes(Buffer.from("QuantizeLinear"))).toBe(true);
+      // int8 weights: about a quarter of the float32 export.
+      const { size: intSize } = await stat(int8);
+      const { size: fullSize } = await stat(path.join(run, "model-fp32.onnx"));
+      expect(intSize / fullSize).toBeLessThan(0.35);
+      const raw = new Float32Array((await readFile(path.join(run, "check.f32"))).buffer.slice(0));
+      const x = raw.subarray(0, 4 * 3 * SIZE * SIZE);
+      const embed = async (file: string) => {
+        const session = await createSession(file);
+        const [e] = await runOutputs(session, x, [4, 3, SIZE, SIZE], "input", ["embedding"]);
+        await session.release();
+        return e?.data.slice() ?? new Float32Array();
+      };
+      const [a, b] = [await embed(path.join(run, "model-fp32.onnx")), await embed(int8)];
+      const width = a.length / 4;
+      for (let i = 0; i < 4; i++) {
+        const u = a.subarray(i * width, (i + 1) * width);
+        const v = b.subarray(i * width, (i + 1) * width);
+        let dot = 0;
+        let nu = 0;
+        let nv = 0;
+        for (let j = 0; j < width; j++) {
+          dot += (u[j] as number) * (v[j] as number);
+          nu += (u[j] as number) ** 2;
+          nv += (v[j] as number) ** 2;
+        }
+        expect(dot / Math.sqrt(nu * nv), `image ${i} embedding cosine`).toBeGreaterThan(0.98);
+      }
     });
   },
 );

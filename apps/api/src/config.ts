@@ -1,5 +1,6 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { resolveModel } from "@garbage/inference";
 import { DEFAULT_CHUNK_SIZE, DEFAULT_QUEUE_NAME } from "@garbage/queue";
 import { z } from "zod";
 
@@ -31,7 +32,8 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/)
     .default(DEFAULT_QUEUE_NAME),
   CHUNK_SIZE: positiveInt(DEFAULT_CHUNK_SIZE),
-  MODEL_PATH: z.string().min(1).default("models/garbage-resnet50.onnx"),
+  // "fp32", "int8" or a path; unset: int8 when it is there (the API classifies on its CPU).
+  MODEL_PATH: z.string().min(1).optional(),
   CLASSIFY_THREADS: z.coerce.number().int().positive().optional(),
   // Concurrent /v1/classify images share one session.run of up to this many; beyond MAX_QUEUE waiting, 503.
   CLASSIFY_MAX_BATCH: positiveInt(8),
@@ -92,7 +94,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     lowConfidenceThreshold: e.LOW_CONFIDENCE_THRESHOLD,
     queueName: e.QUEUE_NAME,
     chunkSize: e.CHUNK_SIZE,
-    modelPath: path.resolve(cwd, e.MODEL_PATH),
+    modelPath: resolveModel(e.MODEL_PATH, path.resolve(cwd, "models"), "cpu", cwd),
     classifyThreads: e.CLASSIFY_THREADS,
     classifyMaxBatch: e.CLASSIFY_MAX_BATCH,
     classifyMaxQueue: e.CLASSIFY_MAX_QUEUE,

@@ -173,9 +173,10 @@ describe("POST /v1/classify", () => {
       maxQueue: 2,
     });
     try {
-      t = await makeApp(h, { classifier: busy });
+      const app = await makeApp(h, { classifier: busy });
+      t = app;
       const send = async () =>
-        t!.app.request("/v1/classify", {
+        app.app.request("/v1/classify", {
           method: "POST",
           headers: { "content-type": "image/png" },
           body: new Uint8Array(await png(200, 10, 10)),

@@ -1,7 +1,9 @@
 import path from "node:path";
-import { loadClassifier } from "@garbage/inference";
+import { loadClassifier, resolveModel } from "@garbage/inference";
 
-export const DEFAULT_MODEL = path.resolve(import.meta.dirname, "../../../models/garbage-resnet50.onnx");
+export const MODELS_DIR = path.resolve(import.meta.dirname, "../../../models");
+/** The model a CPU run loads without --model: int8 when it has been made, else the float model. */
+export const DEFAULT_MODEL = resolveModel(undefined, MODELS_DIR);
 
 export class UsageError extends Error {}
 
@@ -31,7 +33,7 @@ export async function openClassifier(o: CommonOptions) {
   if (provider !== "cpu" && provider !== "cuda")
     throw new UsageError(`--provider must be cpu or cuda, got ${provider}`);
   return loadClassifier({
-    model: o.model ? userPath(o.model) : DEFAULT_MODEL,
+    model: resolveModel(o.model, MODELS_DIR, provider, process.env.INIT_CWD ?? process.cwd()),
     threads: o.threads ? intOption(o.threads, "threads", 1) : undefined,
     provider,
     tta: o.tta ?? false,

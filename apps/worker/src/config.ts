@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { resolveModel } from "@garbage/inference";
 import { DEFAULT_QUEUE_NAME } from "@garbage/queue";
 import { z } from "zod";
 
@@ -23,9 +24,8 @@ export const configSchema = z.object({
       .regex(/^[A-Za-z0-9_-]+$/)
       .default(DEFAULT_QUEUE_NAME),
   ),
-  MODEL_PATH: optional(z.string().default("models/garbage-resnet50.onnx")).transform((p) =>
-    path.resolve(REPO_ROOT, p),
-  ),
+  // "fp32", "int8" or a path; unset: int8 on a CPU when it is there, the float model on a GPU.
+  MODEL_PATH: optional(z.string().optional()),
   WORKER_PROVIDER: optional(z.enum(["cpu", "cuda"]).default("cpu")),
   WORKER_THREADS: int(1, availableParallelism()),
   BATCH_SIZE: int(1, 16),
@@ -38,7 +38,7 @@ export const configSchema = z.object({
   METRICS_HOST: optional(z.string().default("0.0.0.0")),
 });
 
-export type WorkerConfig = z.infer<typeof configSchema>;
+export type WorkerConfig = Omit<z.infer<typeof configSchema>, "MODEL_PATH"> & { MODEL_PATH: string };
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -49,5 +49,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const parsed = configSchema.safeParse(env);
   if (!parsed.success)
     throw new ConfigError(`invalid worker configuration:\n${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+  const c = parsed.data;
+  return {
+    ...c,
+    MODEL_PATH: resolveModel(c.MODEL_PATH, path.join(REPO_ROOT, "models"), c.WORKER_PROVIDER, REPO_ROOT),
+  };
 }

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, REPO_ROOT } from "../src/config";
@@ -17,7 +18,16 @@ describe("loadConfig", () => {
       WORKER_PROVIDER: "cpu",
       METRICS_PORT: 9464,
     });
-    expect(c.MODEL_PATH).toBe(path.join(REPO_ROOT, "models/garbage-resnet50.onnx"));
+    // A CPU worker runs the int8 model once it has been made; a GPU worker the float model.
+    const int8 = path.join(REPO_ROOT, "models/garbage-resnet50-int8.onnx");
+    const fp32 = path.join(REPO_ROOT, "models/garbage-resnet50.onnx");
+    expect(c.MODEL_PATH).toBe(existsSync(int8) ? int8 : fp32);
+    expect(loadConfig({ ...base, WORKER_PROVIDER: "cuda" }).MODEL_PATH).toBe(fp32);
+    expect(loadConfig({ ...base, MODEL_PATH: "fp32" }).MODEL_PATH).toBe(fp32);
+    expect(loadConfig({ ...base, MODEL_PATH: "int8" }).MODEL_PATH).toBe(int8);
+    expect(loadConfig({ ...base, MODEL_PATH: "models/x.onnx" }).MODEL_PATH).toBe(
+      path.join(REPO_ROOT, "models/x.onnx"),
+    );
     expect(c.STORAGE_URL).toBe(`file://${path.join(REPO_ROOT, "data/images")}`);
     expect(c.WORKER_THREADS).toBeGreaterThanOrEqual(1);
   });

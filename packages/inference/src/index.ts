@@ -5,6 +5,7 @@ export * from "./files.js";
 export * from "./manifest.js";
 export * from "./math.js";
 export * from "./metrics.js";
+export * from "./models.js";
 export * from "./review.js";
 export * from "./session.js";
 export * from "./tensor.js";
