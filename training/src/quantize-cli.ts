@@ -47,32 +47,41 @@ export async function makeInt8(opts: {
     `quantized ${q.tensors} activation tensors on ${q.images} training images in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
   );
 
-  const agreement = await topOneAgreement(opts.model, out, opts.val, base.classes, opts.threads);
-  const measured = await evalModel(out, opts.val, opts.threads);
-  const { riskCoverage: _c, unreadableFiles: _u, model: _m, ...kept } = measured;
   const fp32Val = base.metrics.find((m) => m.dataset?.endsWith("trashnet/val"));
   const manifest: ModelManifest = {
     ...base,
     name: `${base.name}-int8`,
     file: path.basename(out),
     sha256: await sha256File(out),
-    metrics: [{ ...kept, dataset: path.relative(REPO_ROOT, opts.val) } as ModelManifest["metrics"][number]],
+    metrics: [],
     quantization: {
       from: { file: base.file, sha256: base.sha256 },
       format: "QDQ (onnxruntime fuses QLinearConv, QLinearAdd)",
       activations:
         "uint8, asymmetric, per tensor; range = 0.001th..99.999th percentile; ReLU folded into the range",
-      weights: "int8, symmetric, per output channel",
+      weights:
+        "7-bit values in int8, symmetric, per output channel (no int16 saturation on CPUs without VNNI)",
       biases: "int32, scale = input scale x weight scale",
       float: "the fc head and the pooled embedding",
       calibrationImages: q.images,
       calibrationSource: path.relative(REPO_ROOT, opts.train),
-      val: {
-        floatAccuracy: fp32Val?.accuracy ?? null,
-        int8Accuracy: measured.accuracy,
-        top1Agreement: agreement.rate,
-        images: agreement.n,
-      },
+    },
+  };
+  // The classifier needs the manifest beside the model before the int8 model can be measured.
+  await writeFile(manifestPathFor(out), `${JSON.stringify(manifest, null, 2)}\n`);
+  const agreement = await topOneAgreement(opts.model, out, opts.val, base.classes, opts.threads);
+  const measured = await evalModel(out, opts.val, opts.threads);
+  const { riskCoverage: _c, unreadableFiles: _u, model: _m, ...kept } = measured;
+  manifest.metrics = [
+    { ...kept, dataset: path.relative(REPO_ROOT, opts.val) } as ModelManifest["metrics"][number],
+  ];
+  manifest.quantization = {
+    ...(manifest.quantization as Record<string, unknown>),
+    val: {
+      floatAccuracy: fp32Val?.accuracy ?? null,
+      int8Accuracy: measured.accuracy,
+      top1Agreement: agreement.rate,
+      images: agreement.n,
     },
   };
   await writeFile(manifestPathFor(out), `${JSON.stringify(manifest, null, 2)}\n`);
