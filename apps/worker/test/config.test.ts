@@ -16,6 +16,9 @@ describe("loadConfig", () => {
       STALLED_INTERVAL_MS: 30_000,
       WORKER_PROVIDER: "cpu",
       METRICS_PORT: 9464,
+      SWEEP_INTERVAL_MS: 30_000,
+      SWEEP_MIN_AGE_MS: 60_000,
+      ORPHAN_GRACE_MS: 3_600_000,
     });
     expect(c.MODEL_PATH).toBe(path.join(REPO_ROOT, "models/garbage-resnet50.onnx"));
     expect(c.STORAGE_URL).toBe(`file://${path.join(REPO_ROOT, "data/images")}`);
