@@ -46,7 +46,7 @@ export async function repairBatch(
     else if (state === "failed") {
       const failed = await deps.queue.getJob(job.opts.jobId);
       const reason = failed
-        ? `gave up after ${failed.attemptsMade} attempts: ${failed.failedReason}`
+        ? `gave up after ${failed.attemptsMade} attempts: ${failed.failedReason ?? "no reason recorded"}`
         : "the job failed for good";
       abandoned += await recordAbandoned(
         deps.db,
