@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createBatch, type DbHandle, getBatch, recordResults } from "@garbage/db";
+import { createBatch, type DbHandle, getBatch, listOpenBatches, recordResults } from "@garbage/db";
 import { addJobs, type BatchJob, batchJobs, createQueue, createRedis, type Redis } from "@garbage/queue";
 import { removeOrphanUploads, repairBatch, runSweep, SWEEP_LOCK, withAdvisoryLock } from "@garbage/recovery";
 import { FileStore, uploadKey } from "@garbage/storage";
@@ -144,4 +144,20 @@ it("removes only old upload keys without a row, page by page", async () => {
   expect(removed.sort()).toEqual([...orphans].sort());
   const left = (await store.list({ prefix: "batches/", limit: 100 })).map((o) => o.key);
   expect(left.sort()).toEqual([...referenced.map((r) => r.storageKey), ...foreign, young].sort());
+});
+
+it("lists unfinished batches by their age on the database's clock", async () => {
+  const batchId = randomUUID();
+  const id = randomUUID();
+  await createBatch(db.db, {
+    id: batchId,
+    images: [{ id, index: 0, storageKey: uploadKey(batchId, id), bytes: 1 }],
+  });
+  // The shared database has other suites' unfinished batches, older ones first: read them all.
+  const ids = async (minAgeMs: number) =>
+    (await listOpenBatches(db.db, { minAgeMs, limit: 1_000_000 })).map((b) => b.id);
+  expect(await ids(60_000)).not.toContain(batchId);
+  expect(await ids(0)).toContain(batchId);
+  await recordResults(db.db, [{ imageId: id, status: "failed", errorCode: "missing" }]);
+  expect(await ids(0)).not.toContain(batchId);
 });

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNotNull, isNull, lt } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Batch } from "./batches";
 import type { DbOrTx } from "./client";
 import { batches } from "./schema/batches";
@@ -16,10 +16,13 @@ export interface QueuedImage {
   recorded: boolean;
 }
 
-/** Unfinished batches created before `createdBefore`, oldest first; `batches_open_idx` serves it. */
+/**
+ * Unfinished batches older than `minAgeMs`, oldest first; `batches_open_idx` serves it. Age is measured on the
+ * database's clock, the one that stamped created_at, so a sweeper on a host whose clock is off is not fooled.
+ */
 export async function listOpenBatches(
   db: DbOrTx,
-  options: { createdBefore: Date; limit: number },
+  options: { minAgeMs: number; limit: number },
 ): Promise<OpenBatch[]> {
   return db
     .select({
@@ -29,7 +32,12 @@ export async function listOpenBatches(
       enqueuedAt: batches.enqueuedAt,
     })
     .from(batches)
-    .where(and(isNull(batches.completedAt), lt(batches.createdAt, options.createdBefore)))
+    .where(
+      and(
+        isNull(batches.completedAt),
+        lt(batches.createdAt, sql`now() - ${options.minAgeMs}::int * interval '1 millisecond'`),
+      ),
+    )
     .orderBy(asc(batches.createdAt))
     .limit(options.limit);
 }

@@ -58,7 +58,7 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions): Promise<
       orphanCursor: undefined,
     };
     const open = await listOpenBatches(deps.db, {
-      createdBefore: new Date(Date.now() - options.minBatchAgeMs),
+      minAgeMs: options.minBatchAgeMs,
       limit: options.maxBatches ?? 500,
     });
     for (const batch of open) {
