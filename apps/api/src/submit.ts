@@ -4,10 +4,10 @@ import {
   createBatch,
   deleteBatch,
   getBatchByIdempotencyKey,
-  listQueueableImages,
   markBatchEnqueued,
 } from "@garbage/db";
 import { enqueueBatch } from "@garbage/queue";
+import { repairBatch } from "@garbage/recovery";
 import { z } from "@hono/zod-openapi";
 import { ApiError } from "./errors";
 import { plainText } from "./text";
@@ -69,6 +69,7 @@ export async function submitBatch(
       idempotencyKey: idempotencyKey ?? null,
       ...labels,
       capturedAt: capturedAt ? new Date(capturedAt) : null,
+      chunkSize: deps.config.chunkSize,
       images: upload.images,
     });
   } catch (err) {
@@ -104,20 +105,31 @@ function enqueueOptions(deps: RouteDeps) {
   return { chunkSize: deps.config.chunkSize, timeoutMs: deps.config.enqueueTimeoutMs };
 }
 
-/** A replay may arrive before the first request finished enqueueing: re-enqueueing is idempotent by job id. */
+/**
+ * A replay gets the first batch back, and the batch gets its jobs back: the first request may not have
+ * finished enqueueing, or Redis may have lost the jobs since (repairBatch re-adds exactly the missing ones,
+ * same ids). A batch that was enqueued once is answered even when Redis is down now; the worker's sweep
+ * repairs it later.
+ */
 async function ensureEnqueued(deps: RouteDeps, batch: Batch): Promise<Batch> {
-  if (batch.enqueuedAt) return batch;
-  const images = await listQueueableImages(deps.db, batch.id);
+  if (batch.completedAt) return batch;
   try {
-    await enqueueBatch(
-      deps.queue,
-      batch.id,
-      images.map((image) => ({ id: image.id, key: image.storageKey as string })),
-      enqueueOptions(deps),
-    );
+    const repaired = await repairBatch({ db: deps.db, queue: deps.queue }, batch, {
+      timeoutMs: deps.config.enqueueTimeoutMs,
+    });
+    if (repaired.requeued.length > 0 || repaired.abandoned > 0) {
+      deps.logger.info("resubmission repaired its batch", {
+        batchId: batch.id,
+        requeuedJobs: repaired.requeued.length,
+        abandonedImages: repaired.abandoned,
+      });
+    }
   } catch (err) {
+    if (batch.enqueuedAt) {
+      deps.logger.error("could not repair a resubmitted batch; the sweep will", err);
+      return batch;
+    }
     throw new ApiError(503, "queue_unavailable", `could not enqueue the batch: ${(err as Error).message}`);
   }
-  await markBatchEnqueued(deps.db, batch.id);
   return batch;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { NewImage } from "@garbage/db";
-import { type ImageStore, StorageError } from "@garbage/storage";
+import { type ImageStore, StorageError, uploadKey } from "@garbage/storage";
 import busboy from "busboy";
 import { ApiError } from "./errors";
 import { SNIFF_BYTES, sniffImageType } from "./sniff";
@@ -106,7 +106,7 @@ export async function receiveUpload(
         id,
         index: result.images.length,
         filename: info.filename ? info.filename.slice(0, 512) : null,
-        storageKey: `batches/${batchId}/${id}`,
+        storageKey: uploadKey(batchId, id),
         bytes: 0,
       };
       result.images.push(image);

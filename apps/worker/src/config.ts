@@ -36,6 +36,12 @@ export const configSchema = z.object({
   MAX_STALLED_COUNT: int(0, 1),
   METRICS_PORT: int(0, 9464),
   METRICS_HOST: optional(z.string().default("0.0.0.0")),
+  // Reconciliation sweep (@garbage/recovery); 0 turns it off in this process.
+  SWEEP_INTERVAL_MS: int(0, 30_000),
+  // Longer than the API's 10 s enqueue timeout, so the sweep never races a request that is still enqueueing.
+  SWEEP_MIN_AGE_MS: int(0, 60_000),
+  // Must exceed the longest upload: its files have no rows until the request is fully stored and committed.
+  ORPHAN_GRACE_MS: int(1_000, 3_600_000),
 });
 
 export type WorkerConfig = Omit<z.infer<typeof configSchema>, "MODEL_PATH"> & { MODEL_PATH: string };

@@ -22,6 +22,7 @@ log("info", "worker ready", {
   concurrency: config.WORKER_CONCURRENCY,
   threads: config.WORKER_THREADS,
   provider: config.WORKER_PROVIDER,
+  sweepIntervalMs: config.SWEEP_INTERVAL_MS,
 });
 
 let stopping = false;

@@ -81,6 +81,18 @@ export function createMetrics() {
       help: "Jobs this worker's stalled checker moved back to wait (their worker died or lost its lock)",
       registers: [registry],
     }),
+    sweeps: new Counter({
+      name: "garbage_worker_sweeps_total",
+      help: "Reconciliation sweeps: ran, skipped (another process held the lock) or failed",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    recovered: new Counter({
+      name: "garbage_worker_recovered_total",
+      help: "What sweeps repaired: requeued_jobs (lost from Redis), abandoned_images (lost final writes), orphans",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
     threadRestarts: new Gauge({
       name: "garbage_worker_inference_thread_restarts",
       help: "Inference threads restarted after the previous one died",

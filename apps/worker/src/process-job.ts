@@ -1,5 +1,6 @@
-import { type DbOrTx, type ResultInput, recordResults, results } from "@garbage/db";
+import { type DbOrTx, results } from "@garbage/db";
 import type { ClassifyJob } from "@garbage/queue";
+import { recordAbandoned } from "@garbage/recovery";
 import { type ImageStore, StorageError } from "@garbage/storage";
 import { type Job, UnrecoverableError } from "bullmq";
 import { inArray } from "drizzle-orm";
@@ -86,19 +87,15 @@ async function recordedImageIds(db: DbOrTx, ids: string[]): Promise<Set<string>>
 /**
  * Called when a job has failed for good (attempts exhausted, or unrecoverable): its images that still have no
  * result are recorded as failed with the last error, so the batch reaches a final state instead of staying
- * "processing" forever. Best effort: if the database is what keeps failing, this fails too.
+ * "processing" forever. Throws when the database is down; the caller retries it, and the sweep makes the same
+ * write for a job whose worker died first.
  */
 export async function recordAbandonedJob(db: DbOrTx, job: Job<ClassifyJob>, reason: string): Promise<number> {
   const parsed = jobSchema.safeParse(job.data);
   if (!parsed.success) return 0;
-  const rows = parsed.data.images.map(
-    (img): ResultInput => ({
-      imageId: img.id,
-      status: "failed",
-      errorCode: "worker_error",
-      errorMessage: `gave up after ${job.attemptsMade} attempts: ${reason}`.slice(0, 1_000),
-    }),
+  return recordAbandoned(
+    db,
+    parsed.data.images.map((img) => img.id),
+    `gave up after ${job.attemptsMade} attempts: ${reason}`,
   );
-  const outcome = await recordResults(db, rows);
-  return outcome.inserted;
 }

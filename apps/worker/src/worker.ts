@@ -1,6 +1,7 @@
 import { createDb, pingDb } from "@garbage/db";
 import { InferenceThread, MicroBatcher } from "@garbage/inference";
 import { type ClassifyJob, createQueue, createRedis, pingRedis, queueDepth } from "@garbage/queue";
+import { runSweep } from "@garbage/recovery";
 import { createStore } from "@garbage/storage";
 import { Worker } from "bullmq";
 import { type BatchItem, createBatchRunner } from "./classify-batch";
@@ -9,6 +10,8 @@ import { log as defaultLog, errorFields, type Logger } from "./log";
 import { createMetrics } from "./metrics";
 import { startMetricsServer } from "./metrics-server";
 import { processClassifyJob, recordAbandonedJob } from "./process-job";
+import { retryUntilDone } from "./retry";
+import { type Sweeper, startSweeper } from "./sweeper";
 
 export interface RunningWorker {
   metricsPort: number;
@@ -19,7 +22,8 @@ export interface RunningWorker {
 
 /** Wires one worker process: model thread, micro-batcher, BullMQ worker, metrics endpoint. */
 export async function startWorker(config: WorkerConfig, log: Logger = defaultLog): Promise<RunningWorker> {
-  const dbHandle = createDb(config.DATABASE_URL, { max: 4 });
+  // One connection more than the jobs need: the sweep holds its advisory lock on one for a whole pass.
+  const dbHandle = createDb(config.DATABASE_URL, { max: 5 });
   const db = dbHandle.db;
   const store = createStore(config.STORAGE_URL, { db });
   const metrics = createMetrics();
@@ -47,6 +51,7 @@ export async function startWorker(config: WorkerConfig, log: Logger = defaultLog
   const producer = createRedis(config.REDIS_URL, { forWorker: false, onError: reportRedisError });
   const queue = createQueue(producer, config.QUEUE_NAME);
 
+  const stopRetrying = new AbortController();
   const worker = new Worker<ClassifyJob>(
     config.QUEUE_NAME,
     (job) => processClassifyJob(job, { db, store, submit: (item) => batcher.add(item) }),
@@ -78,10 +83,26 @@ export async function startWorker(config: WorkerConfig, log: Logger = defaultLog
       ...errorFields(err),
     });
     if (job && final) {
-      recordAbandonedJob(db, job, err.message).then(
+      // Postgres being down is a common reason for a job to run out of attempts, and then this write fails
+      // too: it is retried until the database is back, or handed to the sweep when the worker stops.
+      retryUntilDone(() => recordAbandonedJob(db, job, err.message), {
+        signal: stopRetrying.signal,
+        onError: (e, attempt, delayMs) => {
+          if (attempt === 1) {
+            log("warn", "could not record an abandoned job yet, retrying", {
+              jobId: job.id,
+              delayMs,
+              ...errorFields(e),
+            });
+          }
+        },
+      }).then(
         (n) => log("warn", "recorded images of an abandoned job as failed", { jobId: job.id, images: n }),
         (e: unknown) =>
-          log("error", "could not record an abandoned job", { jobId: job.id, ...errorFields(e) }),
+          log("error", "stopped before recording an abandoned job; the sweep will", {
+            jobId: job.id,
+            ...errorFields(e),
+          }),
       );
     }
   });
@@ -117,10 +138,30 @@ export async function startWorker(config: WorkerConfig, log: Logger = defaultLog
 
   worker.run().catch((err: unknown) => log("error", "worker stopped", errorFields(err)));
 
+  const sweeper: Sweeper | undefined =
+    config.SWEEP_INTERVAL_MS > 0
+      ? startSweeper({
+          intervalMs: config.SWEEP_INTERVAL_MS,
+          log,
+          metrics,
+          sweep: (orphanCursor) =>
+            runSweep(
+              { db, queue, store },
+              {
+                minBatchAgeMs: config.SWEEP_MIN_AGE_MS,
+                orphanGraceMs: config.ORPHAN_GRACE_MS,
+                orphanCursor,
+              },
+            ),
+        })
+      : undefined;
+
   let closing: Promise<void> | undefined;
   const close = async () => {
+    await sweeper?.close();
     // worker.close() waits for active jobs, which wait on the batcher; the rest only then.
     await worker.close();
+    stopRetrying.abort();
     await batcher.close();
     await inference.close();
     await server.close();

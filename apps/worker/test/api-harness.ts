@@ -34,11 +34,11 @@ export interface ApiHarness {
 }
 
 /** The real API app (createApp) on a fresh queue and file store, served in-process through app.request(). */
-export async function openApi(db: DbHandle): Promise<ApiHarness> {
+export async function openApi(db: DbHandle, options: { redisUrl?: string } = {}): Promise<ApiHarness> {
   const dir = await mkdtemp(path.join(tmpdir(), "worker-e2e-store-"));
   const storageUrl = pathToFileURL(dir).href;
   const store = createStore(storageUrl);
-  const redis: Redis = createRedis(TEST_REDIS_URL, { forWorker: false });
+  const redis: Redis = createRedis(options.redisUrl ?? TEST_REDIS_URL, { forWorker: false });
   const queueName = randomQueueName("worker-e2e");
   const queue = createQueue(redis, queueName);
   const config = { ...parseConfig({ DATABASE_URL: TEST_DATABASE_URL, REQUIRE_MODEL: "false" }), apiKeys: [] };

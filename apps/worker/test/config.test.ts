@@ -17,6 +17,9 @@ describe("loadConfig", () => {
       STALLED_INTERVAL_MS: 30_000,
       WORKER_PROVIDER: "cpu",
       METRICS_PORT: 9464,
+      SWEEP_INTERVAL_MS: 30_000,
+      SWEEP_MIN_AGE_MS: 60_000,
+      ORPHAN_GRACE_MS: 3_600_000,
     });
     // A CPU worker runs the int8 model once it has been made; a GPU worker the float model.
     const int8 = path.join(REPO_ROOT, "models/garbage-resnet50-int8.onnx");

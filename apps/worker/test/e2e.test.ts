@@ -61,6 +61,8 @@ function spawnWorker(name: string, env: Record<string, string> = {}) {
     WORKER_THREADS: "1",
     METRICS_PORT: "0",
     METRICS_HOST: "127.0.0.1",
+    // The shared test database holds other suites' unfinished batches; a sweep would adopt them.
+    SWEEP_INTERVAL_MS: "0",
     ...env,
   }).then((p) => {
     running.push(p);

@@ -78,6 +78,8 @@ async function start(env: Record<string, string> = {}): Promise<RunningWorker> {
     WORKER_THREADS: "1",
     METRICS_PORT: "0",
     METRICS_HOST: "127.0.0.1",
+    // The shared test database holds other suites' unfinished batches; a sweep would adopt them.
+    SWEEP_INTERVAL_MS: "0",
     ...env,
   });
   worker = await startWorker(config, quiet);

@@ -30,6 +30,8 @@ export interface CreateBatchInput {
   line?: string | null;
   camera?: string | null;
   capturedAt?: Date | null;
+  /** Images per queue job the caller is about to enqueue with; recovery re-derives the job ids from it. */
+  chunkSize?: number;
   images: readonly NewImage[];
 }
 
@@ -59,6 +61,7 @@ export async function createBatch(db: DbOrTx, input: CreateBatchInput): Promise<
       camera: input.camera ?? null,
       capturedAt: input.capturedAt ?? null,
       idempotencyKey: input.idempotencyKey ?? null,
+      ...(input.chunkSize !== undefined ? { chunkSize: input.chunkSize } : {}),
     };
     const [batch] = await tx
       .insert(batches)

@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { and, asc, eq, gt, type SQL, sql } from "drizzle-orm";
 import type { DbOrTx } from "./client";
 import { imageBlobs } from "./schema/image-blobs";
 
@@ -22,4 +22,24 @@ export async function getBlob(db: DbOrTx, key: string): Promise<Buffer | null> {
 
 export async function deleteBlob(db: DbOrTx, key: string): Promise<void> {
   await db.delete(imageBlobs).where(eq(imageBlobs.key, key));
+}
+
+export interface BlobListing {
+  key: string;
+  createdAt: Date;
+}
+
+/** Keys starting with `prefix`, in key order after `after`; walks the primary key, never the bytes. */
+export async function listBlobs(
+  db: DbOrTx,
+  options: { prefix: string; after?: string; limit: number },
+): Promise<BlobListing[]> {
+  const filters: SQL[] = [sql`starts_with(${imageBlobs.key}, ${options.prefix})`];
+  if (options.after !== undefined) filters.push(gt(imageBlobs.key, options.after));
+  return db
+    .select({ key: imageBlobs.key, createdAt: imageBlobs.createdAt })
+    .from(imageBlobs)
+    .where(and(...filters))
+    .orderBy(asc(imageBlobs.key))
+    .limit(options.limit);
 }

@@ -11,7 +11,7 @@ export {
   markBatchEnqueued,
   type NewImage,
 } from "./batches";
-export { deleteBlob, getBlob, type ImageBlob, putBlob } from "./blobs";
+export { type BlobListing, deleteBlob, getBlob, type ImageBlob, listBlobs, putBlob } from "./blobs";
 export {
   type CreateDbOptions,
   createDb,
@@ -21,7 +21,14 @@ export {
   pingDb,
   type Schema,
 } from "./client";
-export { ensureDatabase, MIGRATIONS_FOLDER, migrate } from "./migrate";
+export { dropDatabase, ensureDatabase, MIGRATIONS_FOLDER, migrate } from "./migrate";
+export {
+  listOpenBatches,
+  listQueuedImages,
+  type OpenBatch,
+  type QueuedImage,
+  storageKeysOf,
+} from "./reconcile";
 export {
   type RecordResultsOutcome,
   type ResultInput,

@@ -17,6 +17,9 @@
 
 export { type QueueDepth, queueDepth } from "./depth";
 export {
+  addJobs,
+  type BatchJob,
+  batchJobs,
   CLASSIFY_JOB_NAME,
   type ClassifyJob,
   type ClassifyJobImage,

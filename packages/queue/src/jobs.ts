@@ -52,6 +52,47 @@ export interface EnqueueOptions {
   timeoutMs?: number;
 }
 
+export interface BatchJob {
+  name: typeof CLASSIFY_JOB_NAME;
+  data: ClassifyJob;
+  opts: { jobId: string };
+}
+
+/**
+ * The batch's jobs: its images chunked by position into at most `chunkSize` each, job ids `${batchId}-${i}`.
+ * The same images in the same order always give the same jobs, which is what makes re-adding them a no-op for
+ * BullMQ and lets recovery rebuild exactly the jobs Redis lost.
+ */
+export function batchJobs(
+  batchId: string,
+  images: readonly ClassifyJobImage[],
+  options: Pick<EnqueueOptions, "chunkSize" | "enqueuedAt"> = {},
+): BatchJob[] {
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new Error(`chunkSize must be a positive integer`);
+  const enqueuedAt = options.enqueuedAt ?? Date.now();
+  const jobs: BatchJob[] = [];
+  for (let start = 0; start < images.length; start += chunkSize) {
+    const chunk = images.slice(start, start + chunkSize).map((image) => ({
+      id: image.id,
+      key: image.key,
+      enqueuedAt: image.enqueuedAt ?? enqueuedAt,
+    }));
+    const jobId = chunkJobId(batchId, start / chunkSize);
+    jobs.push({ name: CLASSIFY_JOB_NAME, data: { batchId, images: chunk }, opts: { jobId } });
+  }
+  return jobs;
+}
+
+/** Adds jobs in one round trip; BullMQ ignores a job whose id it still knows. */
+export async function addJobs(
+  queue: ClassifyQueue,
+  jobs: readonly BatchJob[],
+  timeoutMs = 10_000,
+): Promise<void> {
+  if (jobs.length > 0) await withTimeout(queue.addBulk([...jobs]), timeoutMs);
+}
+
 /**
  * Adds the batch's images as jobs of at most `chunkSize` images. Chunking is by position, so calling it again
  * with the same images in the same order yields the same job ids and BullMQ ignores the duplicates.
@@ -62,20 +103,8 @@ export async function enqueueBatch(
   images: readonly ClassifyJobImage[],
   options: EnqueueOptions = {},
 ): Promise<{ jobIds: string[] }> {
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new Error(`chunkSize must be a positive integer`);
-  const enqueuedAt = options.enqueuedAt ?? Date.now();
-  const jobs: { name: typeof CLASSIFY_JOB_NAME; data: ClassifyJob; opts: { jobId: string } }[] = [];
-  for (let start = 0; start < images.length; start += chunkSize) {
-    const chunk = images.slice(start, start + chunkSize).map((image) => ({
-      id: image.id,
-      key: image.key,
-      enqueuedAt: image.enqueuedAt ?? enqueuedAt,
-    }));
-    const jobId = chunkJobId(batchId, start / chunkSize);
-    jobs.push({ name: CLASSIFY_JOB_NAME, data: { batchId, images: chunk }, opts: { jobId } });
-  }
-  if (jobs.length > 0) await withTimeout(queue.addBulk(jobs), options.timeoutMs ?? 10_000);
+  const jobs = batchJobs(batchId, images, options);
+  await addJobs(queue, jobs, options.timeoutMs);
   return { jobIds: jobs.map((job) => job.opts.jobId) };
 }
 

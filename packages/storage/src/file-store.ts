@@ -1,15 +1,20 @@
 import { randomUUID } from "node:crypto";
+import type { Dirent } from "node:fs";
 import { constants } from "node:fs";
-import { access, mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { access, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import {
   assertValidKey,
+  assertValidPrefix,
   consume,
   type ImageStore,
+  isValidKey,
+  type ListOptions,
   type PutData,
   type PutOptions,
   type PutResult,
   StorageError,
+  type StoredObject,
 } from "./store";
 
 /**
@@ -79,6 +84,57 @@ export class FileStore implements ImageStore {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  async list(options: ListOptions): Promise<StoredObject[]> {
+    assertValidPrefix(options.prefix);
+    const found: StoredObject[] = [];
+    await this.walk(options.prefix, options, found);
+    return found;
+  }
+
+  /** `.part` files are only ever half-written uploads: a finished put renames its file away. */
+  async purgeIncomplete(before: Date): Promise<number> {
+    const names = await readdir(this.tmpDir).catch(() => [] as string[]);
+    let removed = 0;
+    for (const name of names) {
+      const file = path.join(this.tmpDir, name);
+      const info = await stat(file).catch(() => null);
+      if (!info?.isFile() || info.mtime >= before) continue;
+      await rm(file, { force: true });
+      removed += 1;
+    }
+    return removed;
+  }
+
+  /** Depth-first in key order, skipping whole folders that lie before `after`, until `limit` objects are found. */
+  private async walk(folder: string, options: ListOptions, found: StoredObject[]): Promise<void> {
+    const { after, limit } = options;
+    let entries: Dirent[];
+    try {
+      entries = await readdir(path.join(this.root, folder), { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    }
+    // A folder sorts as its name plus "/", so siblings such as "a/x" and "a-b" come out in key order; names
+    // that cannot be keys (".tmp", hidden files) are not objects.
+    const sorted = entries
+      .filter((e) => isValidKey(folder + e.name))
+      .map((e) => ({ entry: e, key: folder + e.name + (e.isDirectory() ? "/" : "") }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const { entry, key } of sorted) {
+      if (found.length >= limit) return;
+      if (entry.isDirectory()) {
+        // Every key in the folder starts with `key`; all of them are <= after exactly when this holds.
+        if (after !== undefined && after > key && !after.startsWith(key)) continue;
+        await this.walk(key, options, found);
+      } else if (entry.isFile() && (after === undefined || key > after)) {
+        // Deleted since readdir: not an object any more.
+        const info = await stat(path.join(this.root, key)).catch(() => null);
+        if (info) found.push({ key, createdAt: info.mtime });
+      }
     }
   }
 }

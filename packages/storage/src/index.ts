@@ -9,12 +9,15 @@ export { PgStore } from "./pg-store";
 export {
   assertValidKey,
   type ImageStore,
+  type ListOptions,
   type PutData,
   type PutOptions,
   type PutResult,
   StorageError,
   type StorageErrorCode,
+  type StoredObject,
 } from "./store";
+export { parseUploadKey, UPLOAD_PREFIX, uploadKey } from "./upload-keys";
 
 /**
  * `file:///abs/dir` for a local directory (one host), `postgres` for the image_blobs table in the database

@@ -1,12 +1,15 @@
-import { type DbOrTx, deleteBlob, getBlob, pingDb, putBlob } from "@garbage/db";
+import { type DbOrTx, deleteBlob, getBlob, listBlobs, pingDb, putBlob } from "@garbage/db";
 import {
   assertValidKey,
+  assertValidPrefix,
   consume,
   type ImageStore,
+  type ListOptions,
   type PutData,
   type PutOptions,
   type PutResult,
   StorageError,
+  type StoredObject,
 } from "./store";
 
 /**
@@ -48,5 +51,15 @@ export class PgStore implements ImageStore {
 
   async healthy(): Promise<boolean> {
     return pingDb(this.db);
+  }
+
+  async list(options: ListOptions): Promise<StoredObject[]> {
+    assertValidPrefix(options.prefix);
+    return listBlobs(this.db, options);
+  }
+
+  /** A put is one INSERT: an interrupted one leaves nothing behind. */
+  async purgeIncomplete(): Promise<number> {
+    return 0;
   }
 }

@@ -14,6 +14,20 @@ export interface PutOptions {
 
 export type PutData = Readable | Buffer | Uint8Array | AsyncIterable<Uint8Array>;
 
+export interface StoredObject {
+  key: string;
+  /** When the object was last written (file mtime, row created_at). */
+  createdAt: Date;
+}
+
+export interface ListOptions {
+  /** "" or a folder ending in "/" (a file store cannot list arbitrary prefixes cheaply). */
+  prefix: string;
+  /** Continue after this key, the last one of the previous page. */
+  after?: string;
+  limit: number;
+}
+
 /**
  * Where uploaded images live between the API and the worker. `put` is all-or-nothing: a reader never sees a
  * partially written object, and a failed put leaves nothing behind under the key.
@@ -26,6 +40,10 @@ export interface ImageStore {
   /** Deleting a missing key is not an error, so cleanup can be retried blindly. */
   delete(key: string): Promise<void>;
   healthy(): Promise<boolean>;
+  /** One page of objects under a prefix, in the store's key order, for the orphan sweep. */
+  list(options: ListOptions): Promise<StoredObject[]>;
+  /** Removes what writes interrupted before `before` left behind (a crash mid-put); returns how many. */
+  purgeIncomplete(before: Date): Promise<number>;
 }
 
 export type StorageErrorCode = "not_found" | "too_large" | "invalid_key";
@@ -47,6 +65,24 @@ export function assertValidKey(key: string): void {
   const segments = key.split("/");
   if (key.length === 0 || key.length > 512 || !segments.every((s) => SEGMENT.test(s) && s !== "..")) {
     throw new StorageError("invalid_key", `invalid storage key: ${JSON.stringify(key)}`);
+  }
+}
+
+export function isValidKey(key: string): boolean {
+  try {
+    assertValidKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function assertValidPrefix(prefix: string): void {
+  if (prefix !== "" && !(prefix.endsWith("/") && isValidKey(prefix.slice(0, -1)))) {
+    throw new StorageError(
+      "invalid_key",
+      `invalid prefix (a folder ending in "/"): ${JSON.stringify(prefix)}`,
+    );
   }
 }
 

@@ -28,6 +28,12 @@ export const batches = pgTable(
     /** Set once every image of the batch has been handed to the queue; null means "not yet", see API README. */
     enqueuedAt: timestamp("enqueued_at", { withTimezone: true }),
     completedAt: timestamp("completed_at", { withTimezone: true }),
+    /**
+     * Images per job when the batch was enqueued: job ids are `${id}-${chunk}`, so recovery must chunk exactly
+     * as the API did, whatever CHUNK_SIZE is now. 16 is @garbage/queue's DEFAULT_CHUNK_SIZE, the size every
+     * batch from before this column was chunked with unless CHUNK_SIZE was changed.
+     */
+    chunkSize: integer("chunk_size").notNull().default(16),
   },
   (t) => [
     check(
@@ -35,5 +41,8 @@ export const batches = pgTable(
       sql`${t.processed} >= 0 and ${t.failed} >= 0 and ${t.failed} <= ${t.processed} and ${t.processed} <= ${t.total}`,
     ),
     index("batches_created_at_idx").on(t.createdAt),
+    // The reconciliation sweep reads the unfinished batches every few seconds; they are a sliver of the table.
+    index("batches_open_idx").on(t.createdAt).where(sql`${t.completedAt} is null`),
+    check("batches_chunk_size_check", sql`${t.chunkSize} > 0`),
   ],
 );
