@@ -44,7 +44,7 @@ export async function makeInt8(opts: {
     rangesFile,
   });
   opts.log(
-    `quantized ${q.tensors} activation tensors on ${q.images} training images in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+    `quantized ${q.tensors} activation tensors in ${((performance.now() - t0) / 1000).toFixed(0)} s, ${q.reused ? `ranges reused from ${path.relative(REPO_ROOT, q.ranges)}` : `calibrated on ${q.images} training images`}`,
   );
 
   const fp32Val = base.metrics.find((m) => m.dataset?.endsWith("trashnet/val"));

@@ -88,7 +88,7 @@ export async function quantizeModel(opts: {
   /** Where the activation ranges are kept; reused when present (calibration takes minutes). */
   rangesFile?: string;
   weightBits?: 7 | 8;
-}): Promise<{ tensors: number; images: number; ranges: string }> {
+}): Promise<{ tensors: number; images: number; ranges: string; reused: boolean }> {
   const work = await mkdtemp(path.join(tmpdir(), "garbage-int8-"));
   try {
     const probe = path.join(work, "probe.onnx");
@@ -104,12 +104,11 @@ export async function quantizeModel(opts: {
     ]);
     const names = JSON.parse(await readFile(tensorsFile, "utf8")) as string[];
     const rangesFile = opts.rangesFile ?? path.join(work, "ranges.json");
-    if (
-      !(await readFile(rangesFile, "utf8").then(
-        () => true,
-        () => false,
-      ))
-    ) {
+    const reused = await readFile(rangesFile, "utf8").then(
+      () => true,
+      () => false,
+    );
+    if (!reused) {
       await writeFile(rangesFile, JSON.stringify(await calibrate(probe, names, opts)));
     }
     await mkdir(path.dirname(opts.out), { recursive: true });
@@ -124,7 +123,7 @@ export async function quantizeModel(opts: {
       "--weight-bits",
       String(opts.weightBits ?? 7),
     ]);
-    return { tensors: names.length, images: opts.images.length, ranges: rangesFile };
+    return { tensors: names.length, images: opts.images.length, ranges: rangesFile, reused };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
