@@ -23,19 +23,24 @@ export async function migrate(db: Db): Promise<void> {
   }
 }
 
-/** Creates the database named in `url` when it does not exist yet (dev and test convenience). */
-export async function ensureDatabase(url: string): Promise<void> {
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.replace(/^\//, ""));
+/** The database named in `url`, quoted, and a connected client of the server's `postgres` database. */
+async function adminClient(url: string): Promise<{ name: string; quoted: string; client: pg.Client }> {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ""));
   if (!name) throw new Error(`database URL has no database name: ${url}`);
   const admin = new URL(url);
   admin.pathname = "/postgres";
   const client = new pg.Client({ connectionString: admin.toString() });
   await client.connect();
+  return { name, quoted: `"${name.replaceAll('"', '""')}"`, client };
+}
+
+/** Creates the database named in `url` when it does not exist yet (dev and test convenience). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const { name, quoted, client } = await adminClient(url);
   try {
     const found = await client.query("select 1 from pg_database where datname = $1", [name]);
     if (found.rowCount) return;
-    await client.query(`create database "${name.replaceAll('"', '""')}"`);
+    await client.query(`create database ${quoted}`);
   } catch (err) {
     // 42P04 duplicate_database, 23505 when two creators race on pg_database's unique index.
     const code = (err as { code?: string }).code;
@@ -47,14 +52,9 @@ export async function ensureDatabase(url: string): Promise<void> {
 
 /** Drops the database named in `url`, disconnecting its sessions (test cleanup for scratch databases). */
 export async function dropDatabase(url: string): Promise<void> {
-  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ""));
-  if (!name) throw new Error(`database URL has no database name: ${url}`);
-  const admin = new URL(url);
-  admin.pathname = "/postgres";
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
+  const { quoted, client } = await adminClient(url);
   try {
-    await client.query(`drop database if exists "${name.replaceAll('"', '""')}" with (force)`);
+    await client.query(`drop database if exists ${quoted} with (force)`);
   } finally {
     await client.end();
   }
