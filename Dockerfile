@@ -1,32 +1,80 @@
-# One image for the API and the CPU worker; the GPU worker builds the `gpu` target.
-FROM node:20-bookworm-slim AS base
+# syntax=docker/dockerfile:1
+# Targets: `api` (default CPU image for the API), `worker` (CPU worker), `gpu` (CUDA worker). Each runs the
+# compiled JavaScript (`npm run build`, scripts/build.mjs) with `node`, production dependencies only, as the
+# unprivileged `node` user, with a HEALTHCHECK on /healthz.
+
+# --- Workspace manifests: every workspace's package.json must be present before `npm ci`, or npm does not
+# install that workspace's dependencies (and fails on a lockfile that names it). Keep this list in step with
+# the "workspaces" of the root package.json (apps/*, packages/*, training).
+FROM node:20-bookworm-slim AS manifests
 WORKDIR /app
-ENV NODE_ENV=production
 COPY package.json package-lock.json .npmrc ./
 COPY apps/api/package.json apps/api/
-COPY apps/worker/package.json apps/worker/
 COPY apps/cli/package.json apps/cli/
+COPY apps/worker/package.json apps/worker/
+COPY packages/bench/package.json packages/bench/
+COPY packages/db/package.json packages/db/
+COPY packages/inference/package.json packages/inference/
+COPY packages/onnx/package.json packages/onnx/
+COPY packages/queue/package.json packages/queue/
+COPY packages/recovery/package.json packages/recovery/
+COPY packages/storage/package.json packages/storage/
 COPY training/package.json training/
-COPY packages/ packages/
-RUN npm ci --include=dev && npm cache clean --force
+
+# --- Build: dev dependencies (esbuild, TypeScript sources) and `npm run build` -> apps/*/dist.
+FROM manifests AS build
+RUN npm ci && npm cache clean --force
 COPY . .
+RUN npm run build
 
-FROM base AS api
-EXPOSE 3000
-CMD ["npx", "tsx", "apps/api/src/index.ts"]
+# --- Runtime: production dependencies (onnxruntime-node and sharp are native and stay in node_modules; the
+# @garbage/* packages are inside the bundles), the bundles, the models. No tsx, no sources, no dev tools.
+FROM manifests AS runtime
+ENV NODE_ENV=production
+RUN npm ci --omit=dev && npm cache clean --force
+COPY models/ models/
+COPY scripts/healthcheck.mjs scripts/
+COPY --from=build /app/apps/api/dist apps/api/dist
+COPY --from=build /app/apps/worker/dist apps/worker/dist
+COPY --from=build /app/apps/cli/dist apps/cli/dist
+# Everything above is root-owned and read-only to the service; only the default file store is writable
+# (STORAGE_URL=file://... default; compose uses postgres).
+RUN mkdir -p data/images && chown -R node:node data
+USER node
 
-FROM base AS worker
+FROM runtime AS worker
+ENV METRICS_PORT=9464
 EXPOSE 9464
-CMD ["npx", "tsx", "apps/worker/src/index.ts"]
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "scripts/healthcheck.mjs", "METRICS_PORT", "9464"]
+# node is PID 1 and installs its own SIGTERM/SIGINT handlers (drain, then exit 0); docker stop's SIGKILL after
+# the grace period (compose: stop_grace_period) is what cuts a drain short.
+CMD ["node", "--enable-source-maps", "apps/worker/dist/index.js"]
 
 # CUDA 12 + cuDNN 9 runtime, and onnxruntime-node's CUDA provider libraries, which .npmrc skips for CPU
 # installs. Untested here (no Docker engine, no GPU on the build machine): see README "GPU workers".
 FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 AS gpu
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
   && curl -fsSL https://deb.nodesource.com/setup_20.x | bash - && apt-get install -y nodejs \
-  && rm -rf /var/lib/apt/lists/*
+  && apt-get purge -y curl && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
+  && useradd --system --create-home --shell /usr/sbin/nologin node
 WORKDIR /app
-COPY --from=base /app /app
-RUN cd node_modules/onnxruntime-node && ONNXRUNTIME_NODE_INSTALL=cuda12 npm_config_onnxruntime_node_install=cuda12 node ./script/install
-ENV WORKER_PROVIDER=cuda
-CMD ["npx", "tsx", "apps/worker/src/index.ts"]
+ENV NODE_ENV=production
+COPY --from=runtime /app /app
+RUN cd node_modules/onnxruntime-node \
+  && ONNXRUNTIME_NODE_INSTALL=cuda12 npm_config_onnxruntime_node_install=cuda12 node ./script/install \
+  && chown -R node:node /app/data
+USER node
+ENV WORKER_PROVIDER=cuda METRICS_PORT=9464
+EXPOSE 9464
+HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["node", "scripts/healthcheck.mjs", "METRICS_PORT", "9464"]
+CMD ["node", "--enable-source-maps", "apps/worker/dist/index.js"]
+
+# Last, so that a plain `docker build .` gives the API image.
+FROM runtime AS api
+ENV PORT=8080
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "scripts/healthcheck.mjs", "PORT", "8080"]
+CMD ["node", "--enable-source-maps", "apps/api/dist/index.js"]

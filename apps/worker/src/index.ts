@@ -1,6 +1,40 @@
 import { loadConfig, type WorkerConfig } from "./config";
 import { errorFields, log } from "./log";
-import { startWorker } from "./worker";
+import { type RunningWorker, startWorker } from "./worker";
+
+// One drain per process, whatever number of signals arrives. A stop often delivers the same signal more than
+// once: a SIGTERM or Ctrl-C to the process group reaches this process and every wrapper above it (npm, tsx,
+// a shell), and wrappers relay it again. Treating the echo as "stop now" exited 1 mid-drain (issue 11), so
+// repeats are logged and ignored; the supervisor's SIGKILL after its grace period (docker stop, systemd's
+// TimeoutStopSec) is what forces an exit, and unfinished jobs are then recovered by the stalled checker.
+//
+// The handlers are installed before anything else: a signal that arrives while the worker starts (or just
+// after it logged "worker ready") must drain too, not kill the process with the default action.
+let running: RunningWorker | undefined;
+let stopping = false;
+const drain = (worker: RunningWorker) =>
+  worker.close().then(
+    () => {
+      log("info", "stopped");
+      process.exit(0);
+    },
+    (err: unknown) => {
+      log("error", "error while stopping", errorFields(err));
+      process.exit(1);
+    },
+  );
+const stop = (signal: NodeJS.Signals) => {
+  if (stopping) {
+    log("info", "already stopping, signal ignored", { signal });
+    return;
+  }
+  stopping = true;
+  log("info", "stopping: no new jobs, finishing active ones", { signal });
+  // Still starting: the drain begins as soon as startWorker resolves (below).
+  if (running) void drain(running);
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
 
 let config: WorkerConfig;
 try {
@@ -9,7 +43,7 @@ try {
   log("error", "worker not started", errorFields(err));
   process.exit(2);
 }
-const running = await startWorker(config).catch((err: unknown) => {
+running = await startWorker(config).catch((err: unknown) => {
   log("error", "worker failed to start", errorFields(err));
   process.exit(1);
 });
@@ -24,26 +58,4 @@ log("info", "worker ready", {
   provider: config.WORKER_PROVIDER,
   sweepIntervalMs: config.SWEEP_INTERVAL_MS,
 });
-
-let stopping = false;
-const stop = (signal: NodeJS.Signals) => {
-  if (stopping) {
-    // A second signal means "now": unfinished jobs are recovered by another worker's stalled checker.
-    log("warn", "second signal, exiting without finishing active jobs", { signal });
-    process.exit(1);
-  }
-  stopping = true;
-  log("info", "stopping: no new jobs, finishing active ones", { signal });
-  running.close().then(
-    () => {
-      log("info", "stopped");
-      process.exit(0);
-    },
-    (err: unknown) => {
-      log("error", "error while stopping", errorFields(err));
-      process.exit(1);
-    },
-  );
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+if (stopping) void drain(running);

@@ -17,12 +17,14 @@ export interface ServiceProcess {
   /** The log line that signalled readiness. */
   ready: LogLine;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves when stdout and stderr are closed: every process that inherited them has exited. */
+  closed: Promise<void>;
   /** Output that was not JSON (stack traces of crashes), for failure messages. */
   stray: string[];
 }
 
 /**
- * Starts `node --import tsx <entry>` from the repo root, as `npm run start:*` would, and resolves once a log
+ * Starts `node --import tsx <entry>` from the repo root, as `npm run dev:*` would, and resolves once a log
  * line with `msg === readyMsg` appears. Rejects (with the process output) if it exits or times out first.
  */
 export function startService(
@@ -32,16 +34,45 @@ export function startService(
   readyMsg: string,
   timeoutMs = 60_000,
 ): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, entry)], {
+  return startCommand(
+    name,
+    [process.execPath, "--import", "tsx", path.join(REPO_ROOT, entry)],
+    env,
+    readyMsg,
+    {
+      timeoutMs,
+    },
+  );
+}
+
+export interface StartOptions {
+  timeoutMs?: number;
+  /** Own process group (pid = pgid), so a test can signal the whole group as a terminal or systemd does. */
+  detached?: boolean;
+}
+
+/** Starts any command from the repo root (`node apps/worker/dist/index.js`, `npm run start:worker`, ...). */
+export function startCommand(
+  name: string,
+  [command, ...args]: string[],
+  env: Record<string, string>,
+  readyMsg: string,
+  { timeoutMs = 60_000, detached = false }: StartOptions = {},
+): Promise<ServiceProcess> {
+  if (!command) throw new Error("no command");
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached,
   });
   const logs: LogLine[] = [];
   const stray: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
+  // 'close' comes once every process holding the output pipes (the child's own children too) is gone.
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -59,7 +90,7 @@ export function startService(
       logs.push(parsed);
       if (parsed.msg === readyMsg) {
         clearTimeout(timer);
-        resolve({ name, child, pid: child.pid as number, logs, ready: parsed, exited, stray });
+        resolve({ name, child, pid: child.pid as number, logs, ready: parsed, exited, closed, stray });
       }
     };
     for (const stream of [child.stdout, child.stderr]) {

@@ -3,7 +3,11 @@ import { migrate as drizzleMigrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
 import type { Db } from "./client";
 
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../drizzle", import.meta.url));
+// From source this module is packages/db/src/migrate.ts and the migrations are packages/db/drizzle. Bundled
+// (scripts/build.mjs) it is inlined into apps/api/dist/*.js, and the build copies the migrations to dist/drizzle.
+export const MIGRATIONS_FOLDER = fileURLToPath(
+  new URL(import.meta.url.endsWith(".ts") ? "../drizzle" : "./drizzle", import.meta.url),
+);
 
 // Arbitrary constant shared by every process that migrates this schema.
 const MIGRATION_LOCK = 7_305_112_001;

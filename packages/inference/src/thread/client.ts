@@ -11,7 +11,20 @@ import type {
 
 export type BatchClassification = { outcomes: ThreadOutcome[] } & BatchTimings;
 
-const ENTRY = new URL("./boot.mjs", import.meta.url);
+/**
+ * The thread's entry file. Two ways this module runs:
+ * - From its TypeScript source (tsx, vitest, `npm run dev:*`): this module's URL is .../thread/client.ts, and
+ *   the thread starts from boot.mjs beside it, which registers tsx and imports thread.ts (Node 20 does not
+ *   apply the parent's --import hooks to a worker's entry).
+ * - From a bundle (`npm run build`, scripts/build.mjs): this code is inlined into apps/<app>/dist/index.js,
+ *   whose URL ends in .js, and the build emits the thread's own bundle, inference-thread.js, next to it.
+ *   Production has no tsx (dev dependency), so boot.mjs must not be used there.
+ */
+export function threadEntry(moduleUrl: string = import.meta.url): URL {
+  return new URL(moduleUrl.endsWith(".ts") ? "./boot.mjs" : "./inference-thread.js", moduleUrl);
+}
+
+const ENTRY = threadEntry();
 
 interface Waiter {
   resolve: (value: BatchClassification) => void;
