@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { type DbOrTx, findActiveApiKey, hasActiveApiKeys } from "@garbage/db";
+import { type DbOrTx, findActiveApiKey, hasApiKeys } from "@garbage/db";
 import type { MiddlewareHandler } from "hono";
 import type { EnvApiKey } from "./config";
 import { ApiError } from "./errors";
@@ -23,7 +23,8 @@ export interface AuthOptions {
  * `principal` on the context. Env keys are compared as sha256 digests with timingSafeEqual, every one of them
  * whatever the outcome, so response time does not reveal how much of a guess matched; database keys are
  * looked up by the hex sha256 of what was presented, so an index walk can only reveal digest prefixes, which
- * say nothing about the key. With no env keys and no active database key the API is open (development).
+ * say nothing about the key. With no env keys and no database key ever created the API is open
+ * (development); once a key exists, revoking it never reopens the API.
  */
 export function apiKeyAuth(options: AuthOptions): MiddlewareHandler<AppEnv> {
   const expected = options.envKeys.map((k) => ({ digest: digest(k.key), principal: envPrincipal(k) }));
@@ -47,7 +48,7 @@ export function apiKeyAuth(options: AuthOptions): MiddlewareHandler<AppEnv> {
     if (expected.length > 0) return false;
     const now = Date.now();
     if (!anyDbKeys || anyDbKeys.until <= now) {
-      anyDbKeys = { value: await hasActiveApiKeys(options.db), until: now + options.cacheMs };
+      anyDbKeys = { value: await hasApiKeys(options.db), until: now + options.cacheMs };
     }
     return !anyDbKeys.value;
   }

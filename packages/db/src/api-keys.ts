@@ -67,8 +67,11 @@ export async function findActiveApiKey(db: DbOrTx, keyHash: string): Promise<Api
   return row ?? null;
 }
 
-/** Whether any key is active: the API is open only while there are none here and none in API_KEYS. */
-export async function hasActiveApiKeys(db: DbOrTx): Promise<boolean> {
-  const [row] = await db.select({ id: apiKeys.id }).from(apiKeys).where(isNull(apiKeys.revokedAt)).limit(1);
+/**
+ * Whether a key was ever created, revoked ones included: the API is open only while there is none here and
+ * none in API_KEYS, and revoking the last key must not open it.
+ */
+export async function hasApiKeys(db: DbOrTx): Promise<boolean> {
+  const [row] = await db.select({ id: apiKeys.id }).from(apiKeys).limit(1);
   return row !== undefined;
 }

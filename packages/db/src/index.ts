@@ -3,7 +3,7 @@ export {
   createApiKey,
   findActiveApiKey,
   generateApiKey,
-  hasActiveApiKeys,
+  hasApiKeys,
   hashApiKey,
   listApiKeys,
   revokeApiKey,
