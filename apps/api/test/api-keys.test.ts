@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { listApiKeys, revokeApiKey } from "@garbage/db";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createKeyCommand, listKeysCommand, revokeKeyCommand } from "../../cli/src/keys";
+import { createKeyCommand, keysCommand, listKeysCommand, revokeKeyCommand } from "../../cli/src/keys";
 import { parseConfig } from "../src/config";
 import { DATABASE_URL, form, type Harness, json, makeApp, openHarness, png, type TestApp } from "./helpers";
 
@@ -80,6 +80,10 @@ describe("database API keys (garbage keys)", () => {
     await revokeApiKey(h.db.db, row?.id as string);
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect((await t.app.request("/v1/stats", { headers: bearer(key) })).status).toBe(401);
+  });
+
+  it("opens DATABASE_URL itself as `garbage keys` does (migrations included)", async () => {
+    expect(await keysCommand(["list"], { DATABASE_URL })).toBe(0);
   });
 
   it("refuses a create without a name", async () => {

@@ -68,7 +68,8 @@ export async function keysCommand(argv: string[], env: NodeJS.ProcessEnv = proce
   const command = SUBCOMMANDS[sub as keyof typeof SUBCOMMANDS];
   if (!command) throw new UsageError(`unknown keys command '${sub}'\n\n${keysHelp}`);
   if (!env.DATABASE_URL) throw new UsageError("DATABASE_URL is not set");
-  const handle = createDb(env.DATABASE_URL, { max: 1 });
+  // Two connections: migrate holds one for its advisory lock while the migrator runs on the other.
+  const handle = createDb(env.DATABASE_URL, { max: 2 });
   try {
     // The same migrations the API applies at start, so keys can be made before its first run.
     await migrate(handle.db);
