@@ -4,6 +4,7 @@ import { Registry } from "prom-client";
 import { apiKeyAuth } from "./auth";
 import { createErrorHandler, notFound, validationHook } from "./errors";
 import { createApiMetrics } from "./metrics";
+import { rateLimit } from "./rate-limit";
 import { batchesRoutes } from "./routes/batches";
 import { classifyRoutes } from "./routes/classify";
 import { healthRoutes } from "./routes/health";
@@ -37,7 +38,11 @@ export function createApp(deps: AppDeps) {
     await next();
     stop({ method: c.req.method, route: c.req.routePath, status: String(c.res.status) });
   });
-  app.use("/v1/*", apiKeyAuth(deps.config.apiKeys));
+  app.use(
+    "/v1/*",
+    apiKeyAuth({ envKeys: deps.config.apiKeys, db: deps.db, cacheMs: deps.config.apiKeyCacheMs }),
+  );
+  app.use("/v1/*", rateLimit(deps.config.rateLimit));
 
   app.route("/", healthRoutes(routeDeps));
   app.route("/", metricsRoutes(routeDeps));

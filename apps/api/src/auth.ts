@@ -1,26 +1,79 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import { type DbOrTx, findActiveApiKey, hasApiKeys } from "@garbage/db";
 import type { MiddlewareHandler } from "hono";
+import type { EnvApiKey } from "./config";
 import { ApiError } from "./errors";
+import { ANONYMOUS, type Principal } from "./principal";
 import type { AppEnv } from "./types";
 
 const digest = (value: string) => createHash("sha256").update(value).digest();
 
+// A flood of made-up keys must not grow the cache without bound; past this it simply starts over.
+const MAX_CACHED = 10_000;
+
+export interface AuthOptions {
+  envKeys: readonly EnvApiKey[];
+  db: DbOrTx;
+  /** Database answers (hits, misses, "any keys at all") are reused this long; 0 asks every time. */
+  cacheMs: number;
+}
+
 /**
- * Bearer API keys for /v1. Keys are compared as sha256 digests with timingSafeEqual so response time does
- * not reveal how much of a guess matched. No keys configured means the API is open (development).
+ * Bearer API keys for /v1, from API_KEYS and from the api_keys table (managed with `garbage keys`). Sets
+ * `principal` on the context. Env keys are compared as sha256 digests with timingSafeEqual, every one of them
+ * whatever the outcome, so response time does not reveal how much of a guess matched; database keys are
+ * looked up by the hex sha256 of what was presented, so an index walk can only reveal digest prefixes, which
+ * say nothing about the key. With no env keys and no database key ever created the API is open
+ * (development); once a key exists, revoking it never reopens the API.
  */
-export function apiKeyAuth(keys: readonly string[]): MiddlewareHandler<AppEnv> {
-  const expected = keys.map(digest);
+export function apiKeyAuth(options: AuthOptions): MiddlewareHandler<AppEnv> {
+  const expected = options.envKeys.map((k) => ({ digest: digest(k.key), principal: envPrincipal(k) }));
+  const cache = new Map<string, { principal: Principal | null; until: number }>();
+  let anyDbKeys: { value: boolean; until: number } | null = null;
+
+  async function dbKey(hash: string): Promise<Principal | null> {
+    const now = Date.now();
+    const hit = cache.get(hash);
+    if (hit && hit.until > now) return hit.principal;
+    const row = await findActiveApiKey(options.db, hash);
+    const principal = row ? { id: `db:${row.id}`, sites: row.sites } : null;
+    if (options.cacheMs > 0) {
+      if (cache.size >= MAX_CACHED) cache.clear();
+      cache.set(hash, { principal, until: now + options.cacheMs });
+    }
+    return principal;
+  }
+
+  async function isOpen(): Promise<boolean> {
+    if (expected.length > 0) return false;
+    const now = Date.now();
+    if (!anyDbKeys || anyDbKeys.until <= now) {
+      anyDbKeys = { value: await hasApiKeys(options.db), until: now + options.cacheMs };
+    }
+    return !anyDbKeys.value;
+  }
+
   return async (c, next) => {
-    if (expected.length === 0) return next();
     const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
     const given = match?.[1] ? digest(match[1]) : null;
-    // Every key is compared, whatever the outcome, to keep the timing flat.
-    const ok = given !== null && expected.map((key) => timingSafeEqual(key, given)).some(Boolean);
-    if (!ok) {
+    let principal: Principal | null = null;
+    if (given !== null) {
+      for (const key of expected) {
+        if (timingSafeEqual(key.digest, given) && principal === null) principal = key.principal;
+      }
+      principal ??= await dbKey(given.toString("hex"));
+    }
+    if (principal === null && (await isOpen())) principal = ANONYMOUS;
+    if (principal === null) {
       c.header("WWW-Authenticate", 'Bearer realm="garbage-sort"');
       throw new ApiError(401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)");
     }
+    c.set("principal", principal);
     return next();
   };
+}
+
+/** Identified by a digest prefix, not its position: reordering API_KEYS must not move idempotency keys. */
+function envPrincipal(key: EnvApiKey): Principal {
+  return { id: `env:${digest(key.key).toString("hex").slice(0, 16)}`, sites: key.sites };
 }

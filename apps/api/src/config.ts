@@ -22,6 +22,9 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   STORAGE_URL: z.string().min(1).optional(),
   API_KEYS: z.string().optional(),
+  // A token bucket per API key, per API process: RATE_LIMIT_RPS refill, RATE_LIMIT_BURST capacity; 0 disables.
+  RATE_LIMIT_RPS: z.coerce.number().min(0).default(0),
+  RATE_LIMIT_BURST: z.coerce.number().int().positive().optional(),
   MAX_FILE_BYTES: positiveInt(20 * MiB),
   MAX_FILES: positiveInt(1_000),
   MAX_REQUEST_BYTES: positiveInt(2_048 * MiB),
@@ -42,8 +45,18 @@ const envSchema = z.object({
   REQUIRE_MODEL: z.enum(["true", "false"]).default("true"),
 });
 
+/** An API key from API_KEYS: `KEY` (every site) or `KEY:SITE1|SITE2` (only those). */
+export interface EnvApiKey {
+  key: string;
+  sites: string[] | null;
+}
+
 export interface AppConfig {
-  apiKeys: string[];
+  apiKeys: EnvApiKey[];
+  /** How long a database key lookup (hit or miss) is reused: the longest a revoked key keeps working. */
+  apiKeyCacheMs: number;
+  /** Requests per second refilled per API key, and the bucket size; rps 0 disables the limit. */
+  rateLimit: { rps: number; burst: number };
   limits: {
     maxFileBytes: number;
     maxFiles: number;
@@ -85,10 +98,9 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     redisUrl: e.REDIS_URL,
     port: e.PORT,
     storageUrl: e.STORAGE_URL ?? pathToFileURL(path.resolve(cwd, "data/images")).toString(),
-    apiKeys: (e.API_KEYS ?? "")
-      .split(",")
-      .map((k) => k.trim())
-      .filter((k) => k.length > 0),
+    apiKeys: parseApiKeys(e.API_KEYS ?? ""),
+    apiKeyCacheMs: 2_000,
+    rateLimit: rateLimit(e.RATE_LIMIT_RPS, e.RATE_LIMIT_BURST),
     limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFiles: e.MAX_FILES, maxRequestBytes: e.MAX_REQUEST_BYTES },
     maxPixels: e.MAX_PIXELS,
     lowConfidenceThreshold: e.LOW_CONFIDENCE_THRESHOLD,
@@ -102,4 +114,39 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     maxStatsBuckets: 10_000,
     enqueueTimeoutMs: 10_000,
   };
+}
+
+export function parseApiKeys(value: string): EnvApiKey[] {
+  const keys: EnvApiKey[] = [];
+  for (const entry of value.split(",")) {
+    const trimmed = entry.trim();
+    if (trimmed.length === 0) continue;
+    const colon = trimmed.indexOf(":");
+    if (colon < 0) {
+      keys.push({ key: trimmed, sites: null });
+      continue;
+    }
+    const key = trimmed.slice(0, colon).trim();
+    const sites = [
+      ...new Set(
+        trimmed
+          .slice(colon + 1)
+          .split("|")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
+    ];
+    // `KEY:` would silently mean "no site at all" (or, worse, read as "every site"): refuse it.
+    if (key.length === 0 || sites.length === 0) {
+      throw new ConfigError("invalid API_KEYS: each entry is KEY or KEY:SITE1|SITE2 with at least one site");
+    }
+    keys.push({ key, sites });
+  }
+  return keys;
+}
+
+function rateLimit(rps: number, burst: number | undefined): AppConfig["rateLimit"] {
+  if (rps === 0) return { rps: 0, burst: 0 };
+  // Default burst: one second's worth, at least one request.
+  return { rps, burst: burst ?? Math.max(1, Math.ceil(rps)) };
 }

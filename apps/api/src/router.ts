@@ -21,4 +21,10 @@ export const errorResponse = (description: string) => ({
   content: { "application/json": { schema: ErrorSchema } },
 });
 
+/** Every /v1 route answers these two the same way (auth.ts, rate-limit.ts). */
+export const authResponses = {
+  401: errorResponse("Missing or wrong API key"),
+  429: errorResponse("This API key's rate limit is exhausted; Retry-After says when to retry"),
+};
+
 export const BearerSecurity = [{ bearer: [] as string[] }];

@@ -10,6 +10,7 @@ import { enqueueBatch } from "@garbage/queue";
 import { repairBatch } from "@garbage/recovery";
 import { z } from "@hono/zod-openapi";
 import { ApiError } from "./errors";
+import { assertMaySubmit, type Principal } from "./principal";
 import { plainText } from "./text";
 import type { RouteDeps } from "./types";
 import { receiveUpload } from "./upload";
@@ -36,13 +37,19 @@ export interface Submission {
 export async function submitBatch(
   deps: RouteDeps,
   req: Request,
+  principal: Principal,
   idempotencyKey?: string,
 ): Promise<Submission> {
   const { db, store, metrics } = deps;
   if (idempotencyKey) {
-    // Checked before reading the body so a retried upload stores nothing a second time.
-    const existing = await getBatchByIdempotencyKey(db, idempotencyKey);
-    if (existing) return { batch: await ensureEnqueued(deps, existing), replayed: true };
+    // Checked before reading the body so a retried upload stores nothing a second time. Keys are per
+    // principal: another API key's Idempotency-Key never answers with its batch.
+    const existing = await getBatchByIdempotencyKey(db, principal.id, idempotencyKey);
+    if (existing) {
+      // The key's sites may have shrunk since (API_KEYS edited); it must not keep reaching the old batch.
+      assertMaySubmit(principal, existing.site);
+      return { batch: await ensureEnqueued(deps, existing), replayed: true };
+    }
   }
 
   const batchId = randomUUID();
@@ -61,11 +68,18 @@ export async function submitBatch(
     );
   }
   const { capturedAt, ...labels } = meta.data;
+  try {
+    assertMaySubmit(principal, labels.site);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
 
   let created: Awaited<ReturnType<typeof createBatch>>;
   try {
     created = await createBatch(db, {
       id: batchId,
+      principal: principal.id,
       idempotencyKey: idempotencyKey ?? null,
       ...labels,
       capturedAt: capturedAt ? new Date(capturedAt) : null,

@@ -4,9 +4,11 @@ import type { ImageStore } from "@garbage/storage";
 import type { Registry } from "prom-client";
 import type { AppConfig } from "./config";
 import type { ApiMetrics } from "./metrics";
+import type { Principal } from "./principal";
 
 export interface AppEnv {
-  Variables: { requestId: string };
+  /** principal: set by apiKeyAuth on /v1 routes; read it through principal.ts. */
+  Variables: { requestId: string; principal: Principal };
 }
 
 /**

@@ -10,6 +10,7 @@ describe("parseConfig", () => {
       port: 8080,
       storageUrl: "file:///srv/app/data/images",
       apiKeys: [],
+      rateLimit: { rps: 0, burst: 0 },
       limits: { maxFileBytes: 20 * 1024 * 1024, maxFiles: 1_000 },
       lowConfidenceThreshold: 0.5,
       queueName: "garbage-classify",
@@ -26,7 +27,9 @@ describe("parseConfig", () => {
       REDIS_URL: "redis://r:6380",
       PORT: "9000",
       STORAGE_URL: "postgres",
-      API_KEYS: " a, b ,,c ",
+      API_KEYS: " a, b:north ,,c:north| south |north",
+      RATE_LIMIT_RPS: "2.5",
+      RATE_LIMIT_BURST: "10",
       MAX_FILE_BYTES: "1000",
       MAX_FILES: "5",
       MAX_REQUEST_BYTES: "9000",
@@ -41,7 +44,12 @@ describe("parseConfig", () => {
     expect(config).toMatchObject({
       port: 9000,
       storageUrl: "postgres",
-      apiKeys: ["a", "b", "c"],
+      apiKeys: [
+        { key: "a", sites: null },
+        { key: "b", sites: ["north"] },
+        { key: "c", sites: ["north", "south"] },
+      ],
+      rateLimit: { rps: 2.5, burst: 10 },
       limits: { maxFileBytes: 1000, maxFiles: 5, maxRequestBytes: 9000 },
       maxPixels: 100,
       lowConfidenceThreshold: 0.65,
@@ -53,12 +61,25 @@ describe("parseConfig", () => {
     });
   });
 
+  it("defaults the burst to one second of the rate", () => {
+    expect(parseConfig({ DATABASE_URL: "x", RATE_LIMIT_RPS: "0.2" }).rateLimit).toEqual({
+      rps: 0.2,
+      burst: 1,
+    });
+    expect(parseConfig({ DATABASE_URL: "x", RATE_LIMIT_RPS: "5" }).rateLimit).toEqual({ rps: 5, burst: 5 });
+  });
+
   it.each([
     [{}],
     [{ DATABASE_URL: "x", PORT: "http" }],
     [{ DATABASE_URL: "x", MAX_FILES: "0" }],
     [{ DATABASE_URL: "x", LOW_CONFIDENCE_THRESHOLD: "0.33" }],
     [{ DATABASE_URL: "x", QUEUE_NAME: "a:b" }],
+    [{ DATABASE_URL: "x", API_KEYS: "k:" }],
+    [{ DATABASE_URL: "x", API_KEYS: ":north" }],
+    [{ DATABASE_URL: "x", API_KEYS: "k:|" }],
+    [{ DATABASE_URL: "x", RATE_LIMIT_RPS: "-1" }],
+    [{ DATABASE_URL: "x", RATE_LIMIT_RPS: "1", RATE_LIMIT_BURST: "0" }],
   ])("refuses %j", (env) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
   });

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -26,6 +27,8 @@ export async function openHarness(): Promise<Harness> {
   const db = createDb(DATABASE_URL, { max: 5 });
   await migrate(db.db);
   const redis = createRedis(REDIS_URL, { forWorker: false });
+  // The API's connection has no offline queue: a /readyz before it connects reports Redis as failed.
+  if (redis.status !== "ready") await once(redis, "ready");
   return {
     db,
     redis,

@@ -1,6 +1,7 @@
 import { createRedis } from "@garbage/queue";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Classifier } from "../src/app";
+import { parseApiKeys } from "../src/config";
 import { form, type Harness, json, makeApp, openHarness, png, type TestApp } from "./helpers";
 
 let h: Harness;
@@ -23,7 +24,7 @@ const fakeModel: Classifier = {
 
 describe("API keys", () => {
   it("guards every /v1 route when keys are configured and leaves health open", async () => {
-    t = await makeApp(h, { config: { apiKeys: ["alpha", "beta"] } });
+    t = await makeApp(h, { config: { apiKeys: parseApiKeys("alpha,beta") } });
     const routes = [
       ["GET", "/v1/stats"],
       ["GET", "/v1/batches/00000000-0000-4000-8000-000000000000"],
@@ -54,7 +55,7 @@ describe("API keys", () => {
   });
 
   it("echoes a caller's X-Request-Id in errors", async () => {
-    t = await makeApp(h, { config: { apiKeys: ["k"] } });
+    t = await makeApp(h, { config: { apiKeys: parseApiKeys("k") } });
     const res = await t.app.request("/v1/stats", { headers: { "x-request-id": "trace-123" } });
     expect(await json(res)).toMatchObject({ requestId: "trace-123" });
     expect(res.headers.get("x-request-id")).toBe("trace-123");

@@ -1,12 +1,15 @@
 import { classifyCommand, classifyHelp } from "./classify.js";
 import { evalCommand, evalHelp } from "./eval.js";
+import { keysCommand, keysHelp } from "./keys.js";
 import { UsageError } from "./options.js";
 
-const help = `garbage: classify photos of waste with the shipped ResNet50 model
+const help = `garbage: classify photos of waste with the shipped ResNet50 model, and manage the API's keys
 
 ${classifyHelp}
 
-${evalHelp}`;
+${evalHelp}
+
+${keysHelp}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -15,6 +18,8 @@ async function main(argv: string[]): Promise<number> {
       return classifyCommand(rest);
     case "eval":
       return evalCommand(rest);
+    case "keys":
+      return keysCommand(rest);
     case undefined:
     case "help":
     case "--help":

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNotNull, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import type { DbOrTx } from "./client";
 import { type RecordResultsOutcome, recordResults } from "./record-results";
 import { type RollupRow, updateRollup } from "./rollup";
@@ -25,6 +25,8 @@ export interface NewImage {
 
 export interface CreateBatchInput {
   id?: string;
+  /** Who submits it; idempotency keys are unique per principal. Default ''. */
+  principal?: string;
   idempotencyKey?: string | null;
   site?: string | null;
   line?: string | null;
@@ -60,16 +62,17 @@ export async function createBatch(db: DbOrTx, input: CreateBatchInput): Promise<
       line: input.line ?? null,
       camera: input.camera ?? null,
       capturedAt: input.capturedAt ?? null,
+      principal: input.principal ?? "",
       idempotencyKey: input.idempotencyKey ?? null,
       ...(input.chunkSize !== undefined ? { chunkSize: input.chunkSize } : {}),
     };
     const [batch] = await tx
       .insert(batches)
       .values(values)
-      .onConflictDoNothing({ target: batches.idempotencyKey })
+      .onConflictDoNothing({ target: [batches.principal, batches.idempotencyKey] })
       .returning();
     if (!batch) {
-      const existing = await getBatchByIdempotencyKey(tx, input.idempotencyKey ?? "");
+      const existing = await getBatchByIdempotencyKey(tx, input.principal ?? "", input.idempotencyKey ?? "");
       if (!existing) throw new Error("idempotency conflict but no batch found for the key");
       return { batch: existing, created: false, images: await listQueueableImages(tx, existing.id) };
     }
@@ -124,13 +127,28 @@ export async function createBatch(db: DbOrTx, input: CreateBatchInput): Promise<
   });
 }
 
-export async function getBatch(db: DbOrTx, id: string): Promise<Batch | null> {
-  const [batch] = await db.select().from(batches).where(eq(batches.id, id));
+/** Which sites a reader may see; null means every site, including batches without one. */
+export type SiteScope = readonly string[] | null;
+
+/** The batch, or null when there is none or its site is outside `sites`. */
+export async function getBatch(db: DbOrTx, id: string, sites: SiteScope = null): Promise<Batch | null> {
+  const visible = sites === null ? undefined : inArray(batches.site, [...sites]);
+  const [batch] = await db
+    .select()
+    .from(batches)
+    .where(and(eq(batches.id, id), visible));
   return batch ?? null;
 }
 
-export async function getBatchByIdempotencyKey(db: DbOrTx, key: string): Promise<Batch | null> {
-  const [batch] = await db.select().from(batches).where(eq(batches.idempotencyKey, key));
+export async function getBatchByIdempotencyKey(
+  db: DbOrTx,
+  principal: string,
+  key: string,
+): Promise<Batch | null> {
+  const [batch] = await db
+    .select()
+    .from(batches)
+    .where(and(eq(batches.principal, principal), eq(batches.idempotencyKey, key)));
   return batch ?? null;
 }
 

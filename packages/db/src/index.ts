@@ -1,4 +1,14 @@
 export {
+  type ApiKey,
+  createApiKey,
+  findActiveApiKey,
+  generateApiKey,
+  hasApiKeys,
+  hashApiKey,
+  listApiKeys,
+  revokeApiKey,
+} from "./api-keys";
+export {
   type Batch,
   type CreateBatchInput,
   type CreateBatchOutcome,
@@ -10,6 +20,7 @@ export {
   listQueueableImages,
   markBatchEnqueued,
   type NewImage,
+  type SiteScope,
 } from "./batches";
 export { type BlobListing, deleteBlob, getBlob, type ImageBlob, listBlobs, putBlob } from "./blobs";
 export {

@@ -11,6 +11,8 @@ export interface StatsQuery {
   to: Date;
   bucket: StatsBucket;
   site?: string | null;
+  /** Only these sites (the caller's scope); null or absent: every site. */
+  sites?: readonly string[] | null;
   line?: string | null;
   /** Low-confidence threshold: ok results with confidence < threshold. Must be a multiple of 1/HISTOGRAM_BINS. */
   threshold: number;
@@ -68,6 +70,17 @@ export async function getStats(db: DbOrTx, query: StatsQuery): Promise<StatsResu
     sql`bucket < ${query.to.toISOString()}`,
   ];
   if (query.site != null) filters.push(sql`site = ${query.site}`);
+  if (query.sites != null) {
+    // An empty scope matches nothing rather than producing `in ()`.
+    const list =
+      query.sites.length > 0
+        ? sql.join(
+            query.sites.map((s) => sql`${s}`),
+            sql`, `,
+          )
+        : sql`null`;
+    filters.push(sql`site in (${list})`);
+  }
   if (query.line != null) filters.push(sql`line = ${query.line}`);
   const where = sql.join(filters, sql` and `);
 

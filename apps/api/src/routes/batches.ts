@@ -1,7 +1,8 @@
 import { getBatch, listResults, REVIEW_REASONS } from "@garbage/db";
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../errors";
-import { BearerSecurity, createRouter, errorResponse } from "../router";
+import { principalOf, siteScope } from "../principal";
+import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
 import { submitBatch } from "../submit";
 import type { RouteDeps } from "../types";
 
@@ -92,7 +93,8 @@ const createBatchRoute = createRoute({
       content: { "application/json": { schema: Accepted } },
     },
     400: errorResponse("Malformed upload, bad metadata, or no images"),
-    401: errorResponse("Missing or wrong API key"),
+    ...authResponses,
+    403: errorResponse("The API key may not submit to this site (or to no site): code forbidden_site"),
     413: errorResponse("A file, the file count or the request exceeds its limit"),
     415: errorResponse("Not multipart/form-data"),
     503: errorResponse("Storage or queue unavailable; nothing was kept"),
@@ -108,8 +110,8 @@ const getBatchRoute = createRoute({
   responses: {
     200: { description: "The batch", content: { "application/json": { schema: BatchSchema } } },
     400: errorResponse("Not a uuid"),
-    401: errorResponse("Missing or wrong API key"),
-    404: errorResponse("No such batch"),
+    ...authResponses,
+    404: errorResponse("No such batch, or it belongs to a site this API key cannot see"),
   },
 });
 
@@ -147,8 +149,8 @@ const listResultsRoute = createRoute({
       },
     },
     400: errorResponse("Bad id, cursor, limit or needsReview"),
-    401: errorResponse("Missing or wrong API key"),
-    404: errorResponse("No such batch"),
+    ...authResponses,
+    404: errorResponse("No such batch, or it belongs to a site this API key cannot see"),
   },
 });
 
@@ -158,7 +160,7 @@ export function batchesRoutes(deps: RouteDeps) {
   app.openapi(createBatchRoute, async (c) => {
     const key = c.req.valid("header")["idempotency-key"];
     try {
-      const { batch, replayed } = await submitBatch(deps, c.req.raw, key);
+      const { batch, replayed } = await submitBatch(deps, c.req.raw, principalOf(c), key);
       deps.metrics.uploads.inc({ outcome: replayed ? "replayed" : "created" });
       if (replayed) c.header("Idempotent-Replayed", "true");
       return c.json({ id: batch.id, status: batch.status, total: batch.total }, 202);
@@ -170,7 +172,7 @@ export function batchesRoutes(deps: RouteDeps) {
   });
 
   app.openapi(getBatchRoute, async (c) => {
-    const batch = await getBatch(deps.db, c.req.valid("param").id);
+    const batch = await getBatch(deps.db, c.req.valid("param").id, siteScope(c));
     if (!batch) throw new ApiError(404, "not_found", "no such batch");
     return c.json(
       {
@@ -189,7 +191,8 @@ export function batchesRoutes(deps: RouteDeps) {
   app.openapi(listResultsRoute, async (c) => {
     const { id } = c.req.valid("param");
     const { cursor, limit, needsReview } = c.req.valid("query");
-    const batch = await getBatch(deps.db, id);
+    // Scoped here: listResults trusts that the batch was visible.
+    const batch = await getBatch(deps.db, id, siteScope(c));
     if (!batch) throw new ApiError(404, "not_found", "no such batch");
     const page = await listResults(deps.db, id, {
       after: cursor === undefined ? null : Number(cursor),

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ApiError } from "../errors";
-import { BearerSecurity, createRouter, errorResponse } from "../router";
+import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
 import { readSingleImage } from "../single-image";
 import { sniffImageType } from "../sniff";
 import type { RouteDeps } from "../types";
@@ -59,7 +59,7 @@ const route = createRoute({
   responses: {
     200: { description: "Top-3 classes", content: { "application/json": { schema: Classification } } },
     400: errorResponse("No image"),
-    401: errorResponse("Missing or wrong API key"),
+    ...authResponses,
     413: errorResponse("Image too large (bytes or pixels)"),
     415: errorResponse("Not an image"),
     422: errorResponse("Image could not be decoded"),

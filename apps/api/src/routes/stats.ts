@@ -1,7 +1,8 @@
 import { getStats } from "@garbage/db";
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../errors";
-import { BearerSecurity, createRouter, errorResponse } from "../router";
+import { principalOf, statsScope } from "../principal";
+import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
 import { plainText } from "../text";
 import type { RouteDeps } from "../types";
 
@@ -73,13 +74,15 @@ const route = createRoute({
   summary: "Class composition over time",
   description:
     "Counts come from the per-minute class_stats rollup keyed by each image's capture minute (UTC). " +
-    "Buckets are UTC; images without capturedAt use their upload time.",
+    "Buckets are UTC; images without capturedAt use their upload time. A key limited to some sites " +
+    "only ever counts those sites.",
   security: BearerSecurity,
   request: { query: Query },
   responses: {
     200: { description: "Statistics", content: { "application/json": { schema: Stats } } },
     400: errorResponse("Bad window, bucket or threshold"),
-    401: errorResponse("Missing or wrong API key"),
+    ...authResponses,
+    403: errorResponse("`site` is not one of this API key's sites: code forbidden_site"),
   },
 });
 
@@ -87,6 +90,7 @@ export function statsRoutes(deps: RouteDeps) {
   const app = createRouter();
   app.openapi(route, async (c) => {
     const q = c.req.valid("query");
+    const scope = statsScope(principalOf(c), q.site);
     const to = q.to ? new Date(q.to) : new Date();
     const from = q.from ? new Date(q.from) : new Date(to.getTime() - BUCKET_MS.day);
     if (from >= to) throw new ApiError(400, "validation_error", "from must be before to");
@@ -102,7 +106,7 @@ export function statsRoutes(deps: RouteDeps) {
       from,
       to,
       bucket: q.bucket,
-      site: q.site ?? null,
+      ...scope,
       line: q.line ?? null,
       threshold: q.threshold ?? deps.config.lowConfidenceThreshold,
     });

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, pgEnum, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { check, index, integer, pgEnum, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
 
 export const batchStatus = pgEnum("batch_status", [
   "queued",
@@ -22,8 +22,12 @@ export const batches = pgTable(
     line: text("line"),
     camera: text("camera"),
     capturedAt: timestamp("captured_at", { withTimezone: true }),
-    // NULLs are distinct in a unique index, so batches without a key never collide.
-    idempotencyKey: text("idempotency_key").unique("batches_idempotency_key_unique"),
+    /**
+     * The API key that submitted the batch (see the API's principal): `db:<api_keys.id>`, `env:<sha256 prefix>`,
+     * or '' when the API runs without keys. It scopes idempotency keys, so one client never replays another's.
+     */
+    principal: text("principal").notNull().default(""),
+    idempotencyKey: text("idempotency_key"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     /** Set once every image of the batch has been handed to the queue; null means "not yet", see API README. */
     enqueuedAt: timestamp("enqueued_at", { withTimezone: true }),
@@ -36,6 +40,8 @@ export const batches = pgTable(
     chunkSize: integer("chunk_size").notNull().default(16),
   },
   (t) => [
+    // NULLs are distinct in a unique index, so batches without a key never collide.
+    unique("batches_principal_idempotency_key_unique").on(t.principal, t.idempotencyKey),
     check(
       "batches_counters_check",
       sql`${t.processed} >= 0 and ${t.failed} >= 0 and ${t.failed} <= ${t.processed} and ${t.processed} <= ${t.total}`,

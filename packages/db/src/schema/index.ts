@@ -1,3 +1,4 @@
+export * from "./api-keys";
 export * from "./batches";
 export * from "./class-stats";
 export * from "./image-blobs";
