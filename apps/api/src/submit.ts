@@ -112,7 +112,7 @@ export async function submitBatch(
   if (rejected > 0) metrics.imagesAccepted.inc({ outcome: "rejected" }, rejected);
   metrics.uploadBytes.inc(upload.images.reduce((sum, image) => sum + (image.rejected ? 0 : image.bytes), 0));
   metrics.batchSize.observe(upload.images.length);
-  return { batch: created.batch, replayed: false };
+  return { batch: created.batch, replayed: false, warnings: upload.filenameNotes };
 }
 
 function enqueueOptions(deps: RouteDeps) {

@@ -5,6 +5,7 @@ import type { NewImage } from "@garbage/db";
 import { type ImageStore, StorageError, uploadKey } from "@garbage/storage";
 import busboy from "busboy";
 import { ApiError } from "./errors";
+import { cleanFilename, type FilenameNote } from "./filename";
 import { SNIFF_BYTES, sniffImageType } from "./sniff";
 
 export interface UploadLimits {
@@ -19,6 +20,8 @@ export interface ReceivedUpload {
   images: (NewImage & { id: string })[];
   /** Keys written to the store, for cleanup when the batch cannot be created. */
   storedKeys: string[];
+  /** Filenames that were stored other than sent. */
+  filenameNotes: FilenameNote[];
 }
 
 const FILE_FIELDS = new Set(["images", "images[]"]);
@@ -51,6 +54,8 @@ export async function receiveUpload(
   try {
     parser = busboy({
       headers: { "content-type": contentType },
+      // Browsers and curl send filenames as UTF-8; busboy's default (latin1) would turn "Müll" into "MÃ¼ll".
+      defParamCharset: "utf8",
       limits: {
         files: limits.maxFiles,
         fields: MAX_FIELDS,
@@ -65,7 +70,7 @@ export async function receiveUpload(
   }
 
   const source = Readable.fromWeb(req.body as WebReadableStream<Uint8Array>);
-  const result: ReceivedUpload = { fields: {}, images: [], storedKeys: [] };
+  const result: ReceivedUpload = { fields: {}, images: [], storedKeys: [], filenameNotes: [] };
   const pending: Promise<void>[] = [];
   const active = new Set<Readable>();
   let failure: ApiError | undefined;
@@ -102,10 +107,12 @@ export async function receiveUpload(
         return fail(new ApiError(400, "unexpected_field", `unexpected file field "${name}"; use "images"`));
       }
       const id = randomUUID();
+      const filename = cleanFilename(info.filename, result.images.length);
+      result.filenameNotes.push(...filename.notes);
       const image: ReceivedUpload["images"][number] = {
         id,
         index: result.images.length,
-        filename: info.filename ? info.filename.slice(0, 512) : null,
+        filename: filename.name,
         storageKey: uploadKey(batchId, id),
         bytes: 0,
       };

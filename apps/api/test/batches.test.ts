@@ -28,6 +28,52 @@ async function batchesAtSite(site: string): Promise<number> {
 }
 
 describe("POST /v1/batches", () => {
+  it("keeps UTF-8 filenames, replaces bytes that are not text, shortens long names and says so", async () => {
+    t = await makeApp(h);
+    const image = await jpeg(200, 10, 10);
+    const boundary = `b${randomUUID().replaceAll("-", "")}`;
+    const long = `${"x".repeat(300)}.jpg`;
+    // The filename parameters as raw header bytes (a raw control byte there is already a 400 from busboy;
+    // the RFC 5987 form percent-encodes one past it).
+    const params = [
+      Buffer.from('filename="Müll-Flasche ♻.jpg"', "utf8"),
+      Buffer.concat([Buffer.from('filename="bad-'), Buffer.from([0xff, 0xfe]), Buffer.from('.jpg"')]),
+      Buffer.from(`filename="${long}"`),
+      Buffer.from("filename*=UTF-8''nul%00name.jpg"),
+    ];
+    const body = Buffer.concat([
+      ...params.flatMap((param) => [
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="images"; `),
+        param,
+        Buffer.from("\r\nContent-Type: image/jpeg\r\n\r\n"),
+        image,
+        Buffer.from("\r\n"),
+      ]),
+      Buffer.from(`--${boundary}--\r\n`),
+    ]);
+    const res = await t.app.request("/v1/batches", {
+      method: "POST",
+      headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+      body,
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+    const accepted = await json<{ id: string; warnings: { index: number; code: string }[] }>(res);
+    expect(accepted.warnings.map((w) => [w.index, w.code])).toEqual([
+      [1, "filename_replaced"],
+      [2, "filename_shortened"],
+      [3, "filename_replaced"],
+    ]);
+    const { rows } = await h.db.pool.query<{ filename: string }>(
+      "select filename from images where batch_id = $1 order by index",
+      [accepted.id],
+    );
+    expect(rows[0]?.filename).toBe("Müll-Flasche ♻.jpg");
+    expect(rows[1]?.filename).toMatch(/^bad-\uFFFD+\.jpg$/);
+    expect(rows[2]?.filename).toHaveLength(255);
+    expect(rows[2]?.filename.endsWith("x.jpg")).toBe(true);
+    expect(rows[3]?.filename).toBe("nul\uFFFDname.jpg");
+  });
+
   it("stores every image, creates rows and enqueues ids-only jobs before answering 202", async () => {
     t = await makeApp(h, { config: { chunkSize: 2 } });
     const files = [

@@ -8,8 +8,23 @@ import type { RouteDeps } from "../types";
 
 const BatchStatus = z.enum(["queued", "processing", "completed", "completed_with_errors"]);
 
+const Warning = z
+  .object({
+    index: z.number().int().openapi({ description: "The part's position in the upload" }),
+    code: z.enum(["filename_shortened", "filename_replaced"]),
+    message: z.string(),
+  })
+  .openapi("UploadWarning");
 const Accepted = z
-  .object({ id: z.uuid(), status: BatchStatus, total: z.number().int() })
+  .object({
+    id: z.uuid(),
+    status: BatchStatus,
+    total: z.number().int(),
+    warnings: z
+      .array(Warning)
+      .optional()
+      .openapi({ description: "Present when some filenames were stored other than sent" }),
+  })
   .openapi("BatchAccepted");
 
 const BatchSchema = z
@@ -160,10 +175,11 @@ export function batchesRoutes(deps: RouteDeps) {
   app.openapi(createBatchRoute, async (c) => {
     const key = c.req.valid("header")["idempotency-key"];
     try {
-      const { batch, replayed } = await submitBatch(deps, c.req.raw, principalOf(c), key);
+      const { batch, replayed, warnings } = await submitBatch(deps, c.req.raw, principalOf(c), key);
       deps.metrics.uploads.inc({ outcome: replayed ? "replayed" : "created" });
       if (replayed) c.header("Idempotent-Replayed", "true");
-      return c.json({ id: batch.id, status: batch.status, total: batch.total }, 202);
+      const accepted = { id: batch.id, status: batch.status, total: batch.total };
+      return c.json(warnings?.length ? { ...accepted, warnings } : accepted, 202);
     } catch (err) {
       const status = err instanceof ApiError ? err.status : 500;
       deps.metrics.uploads.inc({ outcome: status < 500 ? "rejected" : "failed" });
