@@ -10,6 +10,7 @@ import { enqueueBatch } from "@garbage/queue";
 import { repairBatch } from "@garbage/recovery";
 import { z } from "@hono/zod-openapi";
 import { ApiError } from "./errors";
+import type { FilenameNote } from "./filename";
 import { assertMaySubmit, type Principal } from "./principal";
 import { plainText } from "./text";
 import type { RouteDeps } from "./types";
@@ -28,6 +29,8 @@ export const MetadataSchema = z
 export interface Submission {
   batch: Batch;
   replayed: boolean;
+  /** Filenames stored other than sent (a replay reads no body, so has none). */
+  warnings?: FilenameNote[];
 }
 
 /**
