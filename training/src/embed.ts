@@ -26,6 +26,25 @@ export function kerasInputSpec(size: number): InputSpec {
   };
 }
 
+/** The decodable images of `chunk` (undecodable ones are skipped) as one input tensor, as the service makes it. */
+export async function tensorBatch(
+  chunk: readonly LabelledImage[],
+  spec: InputSpec,
+): Promise<{ batch: Float32Array; good: LabelledImage[] }> {
+  const pixels = await Promise.all(
+    chunk.map((i) => decodeImage(i.file, spec, DEFAULT_LIMITS).catch(() => null)),
+  );
+  const good = chunk.filter((_, j) => pixels[j]);
+  const size = tensorSize(spec);
+  const batch = new Float32Array(good.length * size);
+  pixels
+    .filter((p) => p !== null)
+    .forEach((p, j) => {
+      writeTensor(p, spec, batch, j * size);
+    });
+  return { batch, good };
+}
+
 /**
  * Logits and pooled embeddings of a set of images, computed exactly as the service computes them (sharp
  * decoding, the manifest's tensor layout, onnxruntime-node), for calibrate.py to fit the temperature, the
@@ -42,7 +61,6 @@ export async function embedImages(opts: {
   batch?: number;
 }): Promise<void> {
   const session = await createSession(opts.model, { threads: opts.threads });
-  const size = tensorSize(opts.spec);
   const batchSize = opts.batch ?? 16;
   const logits: Float32Array[] = [];
   const embeddings: Float32Array[] = [];
@@ -50,18 +68,8 @@ export async function embedImages(opts: {
   let widths = { logits: 0, embedding: 0 };
   try {
     for (let start = 0; start < opts.images.length; start += batchSize) {
-      const chunk = opts.images.slice(start, start + batchSize);
-      const pixels = await Promise.all(
-        chunk.map((i) => decodeImage(i.file, opts.spec, DEFAULT_LIMITS).catch(() => null)),
-      );
-      const good = chunk.filter((_, j) => pixels[j]);
+      const { batch, good } = await tensorBatch(opts.images.slice(start, start + batchSize), opts.spec);
       if (good.length === 0) continue;
-      const batch = new Float32Array(good.length * size);
-      pixels
-        .filter((p) => p !== null)
-        .forEach((p, j) => {
-          writeTensor(p, opts.spec, batch, j * size);
-        });
       const [l, e] = await runOutputs(
         session,
         batch,

@@ -6,16 +6,8 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import {
-  createSession,
-  DEFAULT_LIMITS,
-  decodeImage,
-  type InputSpec,
-  type LabelledImage,
-  runOutputs,
-  tensorSize,
-  writeTensor,
-} from "@garbage/inference";
+import { createSession, type InputSpec, type LabelledImage, runOutputs } from "@garbage/inference";
+import { tensorBatch } from "./embed.js";
 import { runPython } from "./python.js";
 
 const BINS = 16_384;
@@ -60,19 +52,11 @@ async function* activations(
   threads?: number,
 ) {
   const session = await createSession(probe, { threads });
-  const size = tensorSize(spec);
   try {
     for (let start = 0; start < images.length; start += 4) {
-      const chunk = images.slice(start, start + 4);
-      const pixels = (
-        await Promise.all(chunk.map((i) => decodeImage(i.file, spec, DEFAULT_LIMITS).catch(() => null)))
-      ).filter((p) => p !== null);
-      if (pixels.length === 0) continue;
-      const batch = new Float32Array(pixels.length * size);
-      pixels.forEach((p, j) => {
-        writeTensor(p, spec, batch, j * size);
-      });
-      yield await runOutputs(session, batch, [pixels.length, 3, spec.height, spec.width], spec.name, names);
+      const { batch, good } = await tensorBatch(images.slice(start, start + 4), spec);
+      if (good.length === 0) continue;
+      yield await runOutputs(session, batch, [good.length, 3, spec.height, spec.width], spec.name, names);
     }
   } finally {
     await session.release();
