@@ -8,6 +8,8 @@ import { rateLimit } from "./rate-limit";
 import { batchesRoutes } from "./routes/batches";
 import { classifyRoutes } from "./routes/classify";
 import { healthRoutes } from "./routes/health";
+import { imagesRoutes } from "./routes/images";
+import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
 import { statsRoutes } from "./routes/stats";
 import type { AppDeps, AppEnv, Logger, RouteDeps } from "./types";
@@ -49,6 +51,8 @@ export function createApp(deps: AppDeps) {
   app.route("/", batchesRoutes(routeDeps));
   app.route("/", classifyRoutes(routeDeps));
   app.route("/", statsRoutes(routeDeps));
+  app.route("/", meRoutes(routeDeps));
+  app.route("/", imagesRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {

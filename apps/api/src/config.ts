@@ -43,6 +43,8 @@ const envSchema = z.object({
   CLASSIFY_MAX_QUEUE: positiveInt(64),
   /** "false" lets the API report ready without a loaded model (inference then only happens in workers). */
   REQUIRE_MODEL: z.enum(["true", "false"]).default("true"),
+  // Where `garbage eval --report <dir>` wrote its report (or a folder of such reports): GET /v1/model shows it.
+  EVAL_REPORT_DIR: z.string().min(1).optional(),
 });
 
 /** An API key from API_KEYS: `KEY` (every site) or `KEY:SITE1|SITE2` (only those). */
@@ -69,6 +71,10 @@ export interface AppConfig {
   maxStatsBuckets: number;
   /** How long a submission waits for Redis before answering 503. */
   enqueueTimeoutMs: number;
+  /** Decoded size limit for images the API itself decodes (thumbnails; the classifier has its own). */
+  maxPixels: number;
+  /** An eval report folder (or a folder of them); null: /v1/model has no report. */
+  evalReportDir: string | null;
 }
 
 export interface Config extends AppConfig {
@@ -78,7 +84,6 @@ export interface Config extends AppConfig {
   storageUrl: string;
   queueName: string;
   modelPath: string;
-  maxPixels: number;
   classifyThreads: number | undefined;
   classifyMaxBatch: number;
   classifyMaxQueue: number;
@@ -113,6 +118,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     requireModel: e.REQUIRE_MODEL === "true",
     maxStatsBuckets: 10_000,
     enqueueTimeoutMs: 10_000,
+    evalReportDir: e.EVAL_REPORT_DIR ? path.resolve(cwd, e.EVAL_REPORT_DIR) : null,
   };
 }
 
