@@ -7,6 +7,7 @@ import { createApiMetrics } from "./metrics";
 import { rateLimit } from "./rate-limit";
 import { batchesRoutes } from "./routes/batches";
 import { classifyRoutes } from "./routes/classify";
+import { downloadRoutes } from "./routes/downloads";
 import { healthRoutes } from "./routes/health";
 import { imagesRoutes } from "./routes/images";
 import { meRoutes } from "./routes/me";
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", healthRoutes(routeDeps));
   app.route("/", metricsRoutes(routeDeps));
   app.route("/", batchesRoutes(routeDeps));
+  app.route("/", downloadRoutes(routeDeps));
   app.route("/", classifyRoutes(routeDeps));
   app.route("/", statsRoutes(routeDeps));
   app.route("/", meRoutes(routeDeps));
