@@ -12,6 +12,7 @@ import { healthRoutes } from "./routes/health";
 import { imagesRoutes } from "./routes/images";
 import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
+import { modelRoutes } from "./routes/model";
 import { reviewRoutes } from "./routes/review";
 import { statsRoutes } from "./routes/stats";
 import type { AppDeps, AppEnv, Logger, RouteDeps } from "./types";
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", meRoutes(routeDeps));
   app.route("/", imagesRoutes(routeDeps));
   app.route("/", reviewRoutes(routeDeps));
+  app.route("/", modelRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {
