@@ -14,6 +14,7 @@ import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
 import { modelRoutes } from "./routes/model";
 import { reviewRoutes } from "./routes/review";
+import { similarRoutes } from "./routes/similar";
 import { statsRoutes } from "./routes/stats";
 import type { AppDeps, AppEnv, Logger, RouteDeps } from "./types";
 
@@ -59,6 +60,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", imagesRoutes(routeDeps));
   app.route("/", reviewRoutes(routeDeps));
   app.route("/", modelRoutes(routeDeps));
+  app.route("/", similarRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {
