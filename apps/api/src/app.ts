@@ -8,6 +8,7 @@ import { rateLimit } from "./rate-limit";
 import { batchesRoutes } from "./routes/batches";
 import { classifyRoutes } from "./routes/classify";
 import { downloadRoutes } from "./routes/downloads";
+import { exportRoutes } from "./routes/export";
 import { healthRoutes } from "./routes/health";
 import { imagesRoutes } from "./routes/images";
 import { meRoutes } from "./routes/me";
@@ -59,6 +60,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", meRoutes(routeDeps));
   app.route("/", imagesRoutes(routeDeps));
   app.route("/", reviewRoutes(routeDeps));
+  app.route("/", exportRoutes(routeDeps));
   app.route("/", modelRoutes(routeDeps));
   app.route("/", similarRoutes(routeDeps));
 
