@@ -1,6 +1,7 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { resolveModel } from "@garbage/inference";
+import { LOG_LEVELS, type LogLevel } from "@garbage/log";
 import { DEFAULT_CHUNK_SIZE, DEFAULT_QUEUE_NAME } from "@garbage/queue";
 import { z } from "zod";
 
@@ -43,6 +44,7 @@ const envSchema = z.object({
   CLASSIFY_MAX_QUEUE: positiveInt(64),
   /** "false" lets the API report ready without a loaded model (inference then only happens in workers). */
   REQUIRE_MODEL: z.enum(["true", "false"]).default("true"),
+  LOG_LEVEL: z.string().toLowerCase().pipe(z.enum(LOG_LEVELS)).default("info"),
 });
 
 /** An API key from API_KEYS: `KEY` (every site) or `KEY:SITE1|SITE2` (only those). */
@@ -82,6 +84,7 @@ export interface Config extends AppConfig {
   classifyThreads: number | undefined;
   classifyMaxBatch: number;
   classifyMaxQueue: number;
+  logLevel: LogLevel;
 }
 
 export class ConfigError extends Error {
@@ -110,6 +113,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     classifyThreads: e.CLASSIFY_THREADS,
     classifyMaxBatch: e.CLASSIFY_MAX_BATCH,
     classifyMaxQueue: e.CLASSIFY_MAX_QUEUE,
+    logLevel: e.LOG_LEVEL,
     requireModel: e.REQUIRE_MODEL === "true",
     maxStatsBuckets: 10_000,
     enqueueTimeoutMs: 10_000,

@@ -1,22 +1,23 @@
 import { availableParallelism } from "node:os";
 import { createDb, migrate } from "@garbage/db";
 import { ThreadedClassifier } from "@garbage/inference";
+import { createLogger } from "@garbage/log";
 import { createQueue, createRedis } from "@garbage/queue";
 import { createStore } from "@garbage/storage";
 import { serve } from "@hono/node-server";
-import { consoleLogger, createApp } from "./app";
+import { createApp } from "./app";
 import { parseConfig } from "./config";
 import type { Classifier } from "./types";
 
 // The only place the API reads the environment.
 const config = parseConfig(process.env);
-const log = consoleLogger;
+const log = createLogger({ service: "api", level: config.logLevel });
 
 const dbHandle = createDb(config.databaseUrl);
 await migrate(dbHandle.db);
 const redis = createRedis(config.redisUrl, {
   forWorker: false,
-  onError: (err) => log.error("redis connection error", err),
+  onError: (err) => log.error({ err }, "redis connection error"),
 });
 const queue = createQueue(redis, config.queueName);
 const store = createStore(config.storageUrl, { db: dbHandle.db });
@@ -33,22 +34,22 @@ try {
     maxQueue: config.classifyMaxQueue,
     limits: { maxPixels: config.maxPixels, maxBytes: config.limits.maxFileBytes },
   });
-  log.info("model loaded", { name: classifier.manifest.name, version: classifier.manifest.version });
+  log.info({ name: classifier.manifest.name, version: classifier.manifest.version }, "model loaded");
 } catch (err) {
   // Batches still work without a model (workers classify them); /v1/classify answers 503 and /readyz says why.
-  log.error(`model not loaded from ${config.modelPath}`, err);
+  log.error({ err, modelPath: config.modelPath }, "model not loaded");
 }
 
-const app = createApp({ db: dbHandle.db, store, queue, redis, config, classifier });
+const app = createApp({ db: dbHandle.db, store, queue, redis, config, classifier, logger: log });
 const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
-  log.info("api listening", { port: info.port, queue: config.queueName, storage: store.kind });
+  log.info({ port: info.port, queue: config.queueName, storage: store.kind }, "api listening");
 });
 
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
-  log.info("shutting down", { signal });
+  log.info({ signal }, "shutting down");
   // Stop accepting connections first; in-flight uploads finish before their dependencies close.
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await Promise.allSettled([queue.close(), classifier?.close(), dbHandle.close()]);

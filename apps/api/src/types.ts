@@ -1,4 +1,5 @@
 import type { DbOrTx } from "@garbage/db";
+import type { Logger } from "@garbage/log";
 import type { ClassifyQueue, Redis } from "@garbage/queue";
 import type { ImageStore } from "@garbage/storage";
 import type { Registry } from "prom-client";
@@ -8,7 +9,8 @@ import type { Principal } from "./principal";
 
 export interface AppEnv {
   /** principal: set by apiKeyAuth on /v1 routes; read it through principal.ts. */
-  Variables: { requestId: string; principal: Principal };
+  /** log: the app's logger with this request's id (request-log.ts). */
+  Variables: { requestId: string; principal: Principal; log: Logger };
 }
 
 /**
@@ -35,10 +37,7 @@ export interface Classifier {
   >;
 }
 
-export interface Logger {
-  info(msg: string, extra?: Record<string, unknown>): void;
-  error(msg: string, err?: unknown): void;
-}
+export type { Logger };
 
 export interface AppDeps {
   db: DbOrTx;
@@ -50,6 +49,7 @@ export interface AppDeps {
   classifier?: Classifier | null;
   /** Metrics go here, never to prom-client's global registry; defaults to a fresh one. */
   registry?: Registry;
+  /** Defaults to @garbage/log's stdout logger at info; tests pass captureLogger's. */
   logger?: Logger;
 }
 

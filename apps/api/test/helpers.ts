@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { createDb, type DbHandle, ensureDatabase, migrate } from "@garbage/db";
+import { createLogger, type Logger } from "@garbage/log";
 import { type ClassifyQueue, createQueue, createRedis, type Redis } from "@garbage/queue";
 import { createStore, type ImageStore } from "@garbage/storage";
 import { Registry } from "prom-client";
@@ -50,11 +51,17 @@ export interface TestApp {
   dispose(): Promise<void>;
 }
 
-const silent = { info: () => {}, error: () => {} };
+const silent = createLogger({ service: "api-test", level: "silent" });
 
 export async function makeApp(
   h: Harness,
-  options: { config?: Partial<AppConfig>; classifier?: Classifier | null; redis?: Redis } = {},
+  options: {
+    config?: Partial<AppConfig>;
+    classifier?: Classifier | null;
+    redis?: Redis;
+    /** Defaults to a silent one; pass captureLogger's to assert on log lines. */
+    logger?: Logger;
+  } = {},
 ): Promise<TestApp> {
   const dir = await mkdtemp(path.join(tmpdir(), "garbage-api-"));
   const redis = options.redis ?? h.redis;
@@ -71,7 +78,7 @@ export async function makeApp(
     config,
     classifier: options.classifier ?? null,
     registry,
-    logger: silent,
+    logger: options.logger ?? silent,
   });
   return {
     app,

@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { resolveModel } from "@garbage/inference";
+import { LOG_LEVELS } from "@garbage/log";
 import { DEFAULT_QUEUE_NAME } from "@garbage/queue";
 import { z } from "zod";
 
@@ -42,6 +43,7 @@ export const configSchema = z.object({
   SWEEP_MIN_AGE_MS: int(0, 60_000),
   // Must exceed the longest upload: its files have no rows until the request is fully stored and committed.
   ORPHAN_GRACE_MS: int(1_000, 3_600_000),
+  LOG_LEVEL: optional(z.string().toLowerCase().pipe(z.enum(LOG_LEVELS)).default("info")),
 });
 
 export type WorkerConfig = Omit<z.infer<typeof configSchema>, "MODEL_PATH"> & { MODEL_PATH: string };

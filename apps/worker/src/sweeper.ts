@@ -1,5 +1,5 @@
+import type { Logger } from "@garbage/log";
 import type { SweepReport } from "@garbage/recovery";
-import { errorFields, type Logger } from "./log";
 import type { WorkerMetrics } from "./metrics";
 
 export interface SweeperOptions {
@@ -28,8 +28,10 @@ export function startSweeper(options: SweeperOptions): Sweeper {
   let closed = false;
 
   const pass = async () => {
+    const started = performance.now();
     try {
       const report = await options.sweep(cursor);
+      const durationMs = Math.round(performance.now() - started);
       cursor = report.orphanCursor;
       metrics?.sweeps.inc({ outcome: report.ran ? "ran" : "skipped" });
       if (!report.ran) return;
@@ -39,17 +41,23 @@ export function startSweeper(options: SweeperOptions): Sweeper {
       const { requeuedJobs, abandonedImages, orphansRemoved, incompleteRemoved } = report;
       // Quiet when there was nothing to repair: that is every pass of a healthy system.
       if (requeuedJobs + abandonedImages + orphansRemoved + incompleteRemoved > 0) {
-        log("warn", "sweep repaired state", {
-          batches: report.batches,
-          requeuedJobs,
-          abandonedImages,
-          orphansRemoved,
-          incompleteRemoved,
-        });
+        log.warn(
+          {
+            batches: report.batches,
+            requeuedJobs,
+            abandonedImages,
+            orphansRemoved,
+            incompleteRemoved,
+            durationMs,
+          },
+          "sweep repaired state",
+        );
+      } else {
+        log.debug({ batches: report.batches, durationMs }, "sweep found nothing to repair");
       }
     } catch (err) {
       metrics?.sweeps.inc({ outcome: "failed" });
-      log("warn", "sweep failed, will retry", errorFields(err));
+      log.warn({ err }, "sweep failed, will retry");
     }
   };
   const tick = () => {
