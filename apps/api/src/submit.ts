@@ -138,9 +138,14 @@ async function ensureEnqueued(deps: RouteDeps, batch: Batch): Promise<Batch> {
     const repaired = await repairBatch({ db: deps.db, queue: deps.queue }, batch, {
       timeoutMs: deps.config.enqueueTimeoutMs,
     });
-    if (repaired.requeued.length > 0 || repaired.abandoned > 0) {
+    if (repaired.requeued.length + repaired.retried.length + repaired.abandoned > 0) {
       deps.logger.info(
-        { batchId: batch.id, requeuedJobs: repaired.requeued.length, abandonedImages: repaired.abandoned },
+        {
+          batchId: batch.id,
+          requeuedJobs: repaired.requeued.length,
+          retriedJobs: repaired.retried.length,
+          abandonedImages: repaired.abandoned,
+        },
         "resubmission repaired its batch",
       );
     }

@@ -38,13 +38,14 @@ export function loggedProcessor(
 
 /**
  * Logs every failure and, for one that is final (no attempt left), makes the abandoned-job write: its images
- * get a failed result so the batch completes. Postgres being down is a common reason for a job to run out of
+ * whose repairs are used up get a failed result so the batch completes, the others wait for the sweep to run
+ * the job again. Postgres being down is a common reason for a job to run out of
  * attempts, and then this write fails too: it is retried until the database is back, or handed to the sweep
  * when the worker stops (`signal`).
  */
 export function onJobFailures(
   worker: Worker<ClassifyJob>,
-  deps: { log: Logger; metrics: WorkerMetrics; db: DbOrTx; signal: AbortSignal },
+  deps: { log: Logger; metrics: WorkerMetrics; db: DbOrTx; signal: AbortSignal; maxRepairs: number },
 ) {
   const { log, metrics, db } = deps;
   worker.on("failed", (job, err) => {
@@ -60,7 +61,7 @@ export function onJobFailures(
     if (final) log.error(fields, "job failed for good");
     else log.warn(fields, "job failed, will retry");
     if (!job || !final) return;
-    retryUntilDone(() => recordAbandonedJob(db, job, err.message), {
+    retryUntilDone(() => recordAbandonedJob(db, job, err.message, deps.maxRepairs), {
       signal: deps.signal,
       onError: (e, attempt, delayMs) => {
         if (attempt === 1) {
@@ -68,7 +69,12 @@ export function onJobFailures(
         }
       },
     }).then(
-      (n) => log.warn({ jobId: job.id, images: n }, "recorded images of an abandoned job as failed"),
+      ({ recorded, left, repairs }) => {
+        const fields = { jobId: job.id, batchId: job.data?.batchId, repairs, maxRepairs: deps.maxRepairs };
+        if (recorded > 0)
+          log.warn({ ...fields, images: recorded }, "recorded images of an abandoned job as failed");
+        if (left > 0) log.warn({ ...fields, images: left }, "abandoned job left to the sweep to run again");
+      },
       (e: unknown) =>
         log.error({ jobId: job.id, err: e }, "stopped before recording an abandoned job; the sweep will"),
     );

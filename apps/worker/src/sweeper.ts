@@ -36,15 +36,17 @@ export function startSweeper(options: SweeperOptions): Sweeper {
       metrics?.sweeps.inc({ outcome: report.ran ? "ran" : "skipped" });
       if (!report.ran) return;
       metrics?.recovered.inc({ kind: "requeued_jobs" }, report.requeuedJobs);
+      metrics?.recovered.inc({ kind: "retried_jobs" }, report.retriedJobs);
       metrics?.recovered.inc({ kind: "abandoned_images" }, report.abandonedImages);
       metrics?.recovered.inc({ kind: "orphans" }, report.orphansRemoved + report.incompleteRemoved);
-      const { requeuedJobs, abandonedImages, orphansRemoved, incompleteRemoved } = report;
+      const { requeuedJobs, retriedJobs, abandonedImages, orphansRemoved, incompleteRemoved } = report;
       // Quiet when there was nothing to repair: that is every pass of a healthy system.
-      if (requeuedJobs + abandonedImages + orphansRemoved + incompleteRemoved > 0) {
+      if (requeuedJobs + retriedJobs + abandonedImages + orphansRemoved + incompleteRemoved > 0) {
         log.warn(
           {
             batches: report.batches,
             requeuedJobs,
+            retriedJobs,
             abandonedImages,
             orphansRemoved,
             incompleteRemoved,

@@ -78,7 +78,7 @@ export async function startWorker(
     metrics.stalled.inc();
     log.warn({ jobId }, "stalled job moved back to wait");
   });
-  onJobFailures(worker, { log, metrics, db, signal: stopRetrying.signal });
+  onJobFailures(worker, { log, metrics, db, signal: stopRetrying.signal, maxRepairs: config.MAX_REPAIRS });
 
   const server = await startMetricsServer({
     port: config.METRICS_PORT,
@@ -124,6 +124,7 @@ export async function startWorker(
                 minBatchAgeMs: config.SWEEP_MIN_AGE_MS,
                 orphanGraceMs: config.ORPHAN_GRACE_MS,
                 orphanCursor,
+                maxRepairs: config.MAX_REPAIRS,
               },
             ),
         })

@@ -344,7 +344,8 @@ describe("worker service (real Redis, Postgres, tiny model)", () => {
   });
 
   it("retries a storage failure with backoff, then records the images of the abandoned job as failed", async () => {
-    await start();
+    // No sweep runs here, so no repairs: the worker makes the final write itself.
+    await start({ MAX_REPAIRS: "0" });
     const { batchId, images } = await submit(["red"]);
     await finished(batchId);
     // A second batch whose object cannot be read (a directory where the file should be: EISDIR).

@@ -34,9 +34,11 @@ export {
 } from "./client";
 export { dropDatabase, ensureDatabase, MIGRATIONS_FOLDER, migrate } from "./migrate";
 export {
+  countRepair,
   listOpenBatches,
   listQueuedImages,
   type OpenBatch,
+  openImageRepairs,
   type QueuedImage,
   storageKeysOf,
 } from "./reconcile";
