@@ -93,7 +93,13 @@ function startApi(): Api {
     if (seen) return Promise.resolve(seen);
     return new Promise<Record<string, unknown>>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no "${msg}" line in ${timeoutMs} ms`)), timeoutMs);
-      waiters.push({ msg, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      waiters.push({
+        msg,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
       void exited.then(({ code, signal }) => reject(new Error(`exited (${code ?? signal}) before "${msg}"`)));
     });
   };
