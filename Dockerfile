@@ -15,6 +15,7 @@ COPY apps/worker/package.json apps/worker/
 COPY packages/bench/package.json packages/bench/
 COPY packages/db/package.json packages/db/
 COPY packages/inference/package.json packages/inference/
+COPY packages/log/package.json packages/log/
 COPY packages/onnx/package.json packages/onnx/
 COPY packages/queue/package.json packages/queue/
 COPY packages/recovery/package.json packages/recovery/

@@ -1,3 +1,4 @@
+import { createLogger } from "@garbage/log";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import { Registry } from "prom-client";
@@ -5,6 +6,7 @@ import { apiKeyAuth } from "./auth";
 import { createErrorHandler, notFound, validationHook } from "./errors";
 import { createApiMetrics } from "./metrics";
 import { rateLimit } from "./rate-limit";
+import { requestLog } from "./request-log";
 import { batchesRoutes } from "./routes/batches";
 import { classifyRoutes } from "./routes/classify";
 import { downloadRoutes } from "./routes/downloads";
@@ -17,29 +19,22 @@ import { modelRoutes } from "./routes/model";
 import { reviewRoutes } from "./routes/review";
 import { similarRoutes } from "./routes/similar";
 import { statsRoutes } from "./routes/stats";
-import type { AppDeps, AppEnv, Logger, RouteDeps } from "./types";
+import type { AppDeps, AppEnv, RouteDeps } from "./types";
 
 export type { AppConfig } from "./config";
 export { ApiError } from "./errors";
 export type { AppDeps, Classifier, Logger } from "./types";
 
-export const consoleLogger: Logger = {
-  info: (msg, extra) => console.log(JSON.stringify({ level: "info", msg, ...extra })),
-  error: (msg, err) =>
-    console.error(
-      JSON.stringify({ level: "error", msg, err: err instanceof Error ? err.stack : String(err) }),
-    ),
-};
-
 /** Builds the HTTP app from explicit dependencies; nothing here reads the environment. */
 export function createApp(deps: AppDeps) {
   const registry = deps.registry ?? new Registry();
-  const logger = deps.logger ?? consoleLogger;
+  const logger = deps.logger ?? createLogger({ service: "api" });
   const metrics = createApiMetrics(registry, deps.queue);
   const routeDeps: RouteDeps = { ...deps, registry, logger, metrics };
 
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.use(requestId());
+  app.use(requestLog(logger));
   app.use(async (c, next) => {
     const stop = metrics.requestDuration.startTimer();
     await next();
@@ -74,7 +69,7 @@ export function createApp(deps: AppDeps) {
     },
   });
 
-  app.onError(createErrorHandler((msg, err) => logger.error(msg, err)));
+  app.onError(createErrorHandler(logger));
   app.notFound(notFound);
   return app;
 }

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { resolveModel } from "@garbage/inference";
+import { LOG_LEVELS, type LogLevel } from "@garbage/log";
 import { DEFAULT_CHUNK_SIZE, DEFAULT_QUEUE_NAME } from "@garbage/queue";
 import { z } from "zod";
 
@@ -45,6 +46,7 @@ const envSchema = z.object({
   REQUIRE_MODEL: z.enum(["true", "false"]).default("true"),
   // Where `garbage eval --report <dir>` wrote its report (or a folder of such reports): GET /v1/model shows it.
   EVAL_REPORT_DIR: z.string().min(1).optional(),
+  LOG_LEVEL: z.string().toLowerCase().pipe(z.enum(LOG_LEVELS)).default("info"),
 });
 
 /** An API key from API_KEYS: `KEY` (every site) or `KEY:SITE1|SITE2` (only those). */
@@ -87,6 +89,7 @@ export interface Config extends AppConfig {
   classifyThreads: number | undefined;
   classifyMaxBatch: number;
   classifyMaxQueue: number;
+  logLevel: LogLevel;
 }
 
 export class ConfigError extends Error {
@@ -115,6 +118,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     classifyThreads: e.CLASSIFY_THREADS,
     classifyMaxBatch: e.CLASSIFY_MAX_BATCH,
     classifyMaxQueue: e.CLASSIFY_MAX_QUEUE,
+    logLevel: e.LOG_LEVEL,
     requireModel: e.REQUIRE_MODEL === "true",
     maxStatsBuckets: 10_000,
     enqueueTimeoutMs: 10_000,

@@ -2,7 +2,7 @@ import type { Hook } from "@hono/zod-openapi";
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { AppEnv } from "./types";
+import type { AppEnv, Logger } from "./types";
 
 /** The one error type handlers throw; `onError` turns it into `{ code, message, requestId }`. */
 export class ApiError extends Error {
@@ -71,10 +71,12 @@ export function isOutage(err: unknown, depth = 0): boolean {
 /** Seconds a client should wait before retrying a request that met an outage. */
 export const OUTAGE_RETRY_AFTER_S = 5;
 
-export function createErrorHandler(log: (msg: string, err: unknown) => void): ErrorHandler<AppEnv> {
+/** Errors are logged through the request's logger (request-log.ts), so each line carries its request id. */
+export function createErrorHandler(fallback: Logger): ErrorHandler<AppEnv> {
   return (err, c) => {
+    const log = c.get("log") ?? fallback;
     if (isOutage(err)) {
-      log("dependency unreachable", err);
+      log.warn({ err }, "dependency unreachable");
       c.header("Retry-After", String(OUTAGE_RETRY_AFTER_S));
       return c.json(
         body(c, "service_unavailable", "a dependency (database or queue) is unreachable; retry later"),
@@ -82,7 +84,7 @@ export function createErrorHandler(log: (msg: string, err: unknown) => void): Er
       );
     }
     if (err instanceof ApiError) {
-      if (err.status >= 500 && err.retryAfterS === undefined) log(`${err.code}: ${err.message}`, err);
+      if (err.status >= 500 && err.retryAfterS === undefined) log.error({ err, code: err.code }, err.message);
       if (err.retryAfterS !== undefined) c.header("Retry-After", String(err.retryAfterS));
       return c.json(body(c, err.code, err.message, err.details), err.status);
     }
@@ -90,7 +92,7 @@ export function createErrorHandler(log: (msg: string, err: unknown) => void): Er
       const status = err.status as ContentfulStatusCode;
       return c.json(body(c, CODES[status] ?? "http_error", err.message || "request failed"), status);
     }
-    log("unhandled error", err);
+    log.error({ err }, "unhandled error");
     // Internals stay in the log; the client gets the request id to quote.
     return c.json(body(c, "internal_error", "internal server error"), 500);
   };

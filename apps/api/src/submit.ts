@@ -104,11 +104,15 @@ export async function submitBatch(
     await enqueueBatch(deps.queue, batchId, queued, enqueueOptions(deps));
   } catch (err) {
     // Jobs already added for this batch find no images and are skipped by the worker (recordResults).
-    await deleteBatch(db, batchId).catch((e) => deps.logger.error("compensating batch delete failed", e));
+    await deleteBatch(db, batchId).catch((err) =>
+      deps.logger.error({ err, batchId }, "compensating batch delete failed"),
+    );
     await cleanup();
     throw new ApiError(503, "queue_unavailable", `could not enqueue the batch: ${(err as Error).message}`);
   }
-  await markBatchEnqueued(db, batchId).catch((e) => deps.logger.error("marking batch enqueued failed", e));
+  await markBatchEnqueued(db, batchId).catch((err) =>
+    deps.logger.error({ err, batchId }, "marking batch enqueued failed"),
+  );
 
   const rejected = upload.images.length - queued.length;
   metrics.imagesAccepted.inc({ outcome: "queued" }, queued.length);
@@ -134,16 +138,20 @@ async function ensureEnqueued(deps: RouteDeps, batch: Batch): Promise<Batch> {
     const repaired = await repairBatch({ db: deps.db, queue: deps.queue }, batch, {
       timeoutMs: deps.config.enqueueTimeoutMs,
     });
-    if (repaired.requeued.length > 0 || repaired.abandoned > 0) {
-      deps.logger.info("resubmission repaired its batch", {
-        batchId: batch.id,
-        requeuedJobs: repaired.requeued.length,
-        abandonedImages: repaired.abandoned,
-      });
+    if (repaired.requeued.length + repaired.retried.length + repaired.abandoned > 0) {
+      deps.logger.info(
+        {
+          batchId: batch.id,
+          requeuedJobs: repaired.requeued.length,
+          retriedJobs: repaired.retried.length,
+          abandonedImages: repaired.abandoned,
+        },
+        "resubmission repaired its batch",
+      );
     }
   } catch (err) {
     if (batch.enqueuedAt) {
-      deps.logger.error("could not repair a resubmitted batch; the sweep will", err);
+      deps.logger.error({ err, batchId: batch.id }, "could not repair a resubmitted batch; the sweep will");
       return batch;
     }
     throw new ApiError(503, "queue_unavailable", `could not enqueue the batch: ${(err as Error).message}`);

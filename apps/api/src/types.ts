@@ -1,5 +1,6 @@
 import type { DbOrTx } from "@garbage/db";
 import type { ModelManifest } from "@garbage/inference";
+import type { Logger } from "@garbage/log";
 import type { ClassifyQueue, Redis } from "@garbage/queue";
 import type { ImageStore } from "@garbage/storage";
 import type { Registry } from "prom-client";
@@ -9,7 +10,8 @@ import type { Principal } from "./principal";
 
 export interface AppEnv {
   /** principal: set by apiKeyAuth on /v1 routes; read it through principal.ts. */
-  Variables: { requestId: string; principal: Principal };
+  /** log: the app's logger with this request's id (request-log.ts). */
+  Variables: { requestId: string; principal: Principal; log: Logger };
 }
 
 /**
@@ -36,10 +38,7 @@ export interface Classifier {
   >;
 }
 
-export interface Logger {
-  info(msg: string, extra?: Record<string, unknown>): void;
-  error(msg: string, err?: unknown): void;
-}
+export type { Logger };
 
 export interface AppDeps {
   db: DbOrTx;
@@ -57,6 +56,7 @@ export interface AppDeps {
   model?: ModelManifest | null;
   /** Metrics go here, never to prom-client's global registry; defaults to a fresh one. */
   registry?: Registry;
+  /** Defaults to @garbage/log's stdout logger at info; tests pass captureLogger's. */
   logger?: Logger;
 }
 

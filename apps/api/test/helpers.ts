@@ -6,6 +6,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { createDb, type DbHandle, ensureDatabase, migrate } from "@garbage/db";
 import type { ModelManifest } from "@garbage/inference";
+import { createLogger, type Logger } from "@garbage/log";
 import { type ClassifyQueue, createQueue, createRedis, type Redis } from "@garbage/queue";
 import { createStore, type ImageStore } from "@garbage/storage";
 import { Registry } from "prom-client";
@@ -51,7 +52,7 @@ export interface TestApp {
   dispose(): Promise<void>;
 }
 
-const silent = { info: () => {}, error: () => {} };
+const silent = createLogger({ service: "api-test", level: "silent" });
 
 export async function makeApp(
   h: Harness,
@@ -60,6 +61,8 @@ export async function makeApp(
     classifier?: Classifier | null;
     redis?: Redis;
     model?: ModelManifest | null;
+    /** Defaults to a silent one; pass captureLogger's to assert on log lines. */
+    logger?: Logger;
   } = {},
 ): Promise<TestApp> {
   const dir = await mkdtemp(path.join(tmpdir(), "garbage-api-"));
@@ -78,7 +81,7 @@ export async function makeApp(
     classifier: options.classifier ?? null,
     model: options.model ?? null,
     registry,
-    logger: silent,
+    logger: options.logger ?? silent,
   });
   return {
     app,

@@ -2,7 +2,9 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { resolveModel } from "@garbage/inference";
+import { LOG_LEVELS } from "@garbage/log";
 import { DEFAULT_QUEUE_NAME } from "@garbage/queue";
+import { DEFAULT_MAX_REPAIRS } from "@garbage/recovery";
 import { z } from "zod";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
@@ -42,6 +44,10 @@ export const configSchema = z.object({
   SWEEP_MIN_AGE_MS: int(0, 60_000),
   // Must exceed the longest upload: its files have no rows until the request is fully stored and committed.
   ORPHAN_GRACE_MS: int(1_000, 3_600_000),
+  // Times the sweep runs a job that failed for good again before its images are recorded as failed; with the
+  // sweep off in every process, 0 makes the worker record them at once.
+  MAX_REPAIRS: int(0, DEFAULT_MAX_REPAIRS),
+  LOG_LEVEL: optional(z.string().toLowerCase().pipe(z.enum(LOG_LEVELS)).default("info")),
 });
 
 export type WorkerConfig = Omit<z.infer<typeof configSchema>, "MODEL_PATH"> & { MODEL_PATH: string };

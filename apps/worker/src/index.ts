@@ -1,5 +1,5 @@
+import { createLogger } from "@garbage/log";
 import { loadConfig, type WorkerConfig } from "./config";
-import { errorFields, log } from "./log";
 import { type RunningWorker, startWorker } from "./worker";
 
 // One drain per process, whatever number of signals arrives. A stop often delivers the same signal more than
@@ -10,26 +10,28 @@ import { type RunningWorker, startWorker } from "./worker";
 //
 // The handlers are installed before anything else: a signal that arrives while the worker starts (or just
 // after it logged "worker ready") must drain too, not kill the process with the default action.
+// Info until the configuration (LOG_LEVEL) is read: a signal or a bad variable is reported either way.
+const log = createLogger({ service: "worker" });
 let running: RunningWorker | undefined;
 let stopping = false;
 const drain = (worker: RunningWorker) =>
   worker.close().then(
     () => {
-      log("info", "stopped");
+      log.info("stopped");
       process.exit(0);
     },
     (err: unknown) => {
-      log("error", "error while stopping", errorFields(err));
+      log.error({ err }, "error while stopping");
       process.exit(1);
     },
   );
 const stop = (signal: NodeJS.Signals) => {
   if (stopping) {
-    log("info", "already stopping, signal ignored", { signal });
+    log.info({ signal }, "already stopping, signal ignored");
     return;
   }
   stopping = true;
-  log("info", "stopping: no new jobs, finishing active ones", { signal });
+  log.info({ signal }, "stopping: no new jobs, finishing active ones");
   // Still starting: the drain begins as soon as startWorker resolves (below).
   if (running) void drain(running);
 };
@@ -40,22 +42,26 @@ let config: WorkerConfig;
 try {
   config = loadConfig();
 } catch (err) {
-  log("error", "worker not started", errorFields(err));
+  log.error({ err }, "worker not started");
   process.exit(2);
 }
-running = await startWorker(config).catch((err: unknown) => {
-  log("error", "worker failed to start", errorFields(err));
+log.level = config.LOG_LEVEL;
+running = await startWorker(config, log).catch((err: unknown) => {
+  log.error({ err }, "worker failed to start");
   process.exit(1);
 });
-log("info", "worker ready", {
-  queue: config.QUEUE_NAME,
-  model: running.model,
-  metricsPort: running.metricsPort,
-  batchSize: config.BATCH_SIZE,
-  batchWaitMs: config.BATCH_WAIT_MS,
-  concurrency: config.WORKER_CONCURRENCY,
-  threads: config.WORKER_THREADS,
-  provider: config.WORKER_PROVIDER,
-  sweepIntervalMs: config.SWEEP_INTERVAL_MS,
-});
+log.info(
+  {
+    queue: config.QUEUE_NAME,
+    model: running.model,
+    metricsPort: running.metricsPort,
+    batchSize: config.BATCH_SIZE,
+    batchWaitMs: config.BATCH_WAIT_MS,
+    concurrency: config.WORKER_CONCURRENCY,
+    threads: config.WORKER_THREADS,
+    provider: config.WORKER_PROVIDER,
+    sweepIntervalMs: config.SWEEP_INTERVAL_MS,
+  },
+  "worker ready",
+);
 if (stopping) void drain(running);

@@ -89,7 +89,7 @@ export function createMetrics() {
     }),
     recovered: new Counter({
       name: "garbage_worker_recovered_total",
-      help: "What sweeps repaired: requeued_jobs (lost from Redis), abandoned_images (lost final writes), orphans",
+      help: "What sweeps repaired: requeued_jobs (lost from Redis), retried_jobs (failed for good, run again), abandoned_images (final failed writes), orphans",
       labelNames: ["kind"] as const,
       registers: [registry],
     }),

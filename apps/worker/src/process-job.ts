@@ -1,6 +1,6 @@
 import { type DbOrTx, results } from "@garbage/db";
 import type { ClassifyJob } from "@garbage/queue";
-import { recordAbandoned } from "@garbage/recovery";
+import { type SettleOutcome, settleFailedJob } from "@garbage/recovery";
 import { type ImageStore, StorageError } from "@garbage/storage";
 import { type Job, UnrecoverableError } from "bullmq";
 import { inArray } from "drizzle-orm";
@@ -86,16 +86,23 @@ async function recordedImageIds(db: DbOrTx, ids: string[]): Promise<Set<string>>
 
 /**
  * Called when a job has failed for good (attempts exhausted, or unrecoverable): its images that still have no
- * result are recorded as failed with the last error, so the batch reaches a final state instead of staying
- * "processing" forever. Throws when the database is down; the caller retries it, and the sweep makes the same
- * write for a job whose worker died first.
+ * result and whose repairs are used up are recorded as failed with the last error, so the batch reaches a
+ * final state instead of staying "processing" forever; the others are left to the sweep, which runs the job
+ * again. Throws when the database is down; the caller retries it, and the sweep makes the same write for a
+ * job whose worker died first.
  */
-export async function recordAbandonedJob(db: DbOrTx, job: Job<ClassifyJob>, reason: string): Promise<number> {
+export async function recordAbandonedJob(
+  db: DbOrTx,
+  job: Job<ClassifyJob>,
+  reason: string,
+  maxRepairs: number,
+): Promise<SettleOutcome> {
   const parsed = jobSchema.safeParse(job.data);
-  if (!parsed.success) return 0;
-  return recordAbandoned(
+  // A payload that is not a job names no images of ours: nothing to record.
+  if (!parsed.success) return { recorded: 0, left: 0, repairs: 0 };
+  return settleFailedJob(
     db,
     parsed.data.images.map((img) => img.id),
-    `gave up after ${job.attemptsMade} attempts: ${reason}`,
+    { maxRepairs, reason: `gave up after ${job.attemptsMade} attempts: ${reason}` },
   );
 }

@@ -1,5 +1,5 @@
+import type { Logger } from "@garbage/log";
 import type { SweepReport } from "@garbage/recovery";
-import { errorFields, type Logger } from "./log";
 import type { WorkerMetrics } from "./metrics";
 
 export interface SweeperOptions {
@@ -28,28 +28,38 @@ export function startSweeper(options: SweeperOptions): Sweeper {
   let closed = false;
 
   const pass = async () => {
+    const started = performance.now();
     try {
       const report = await options.sweep(cursor);
+      const durationMs = Math.round(performance.now() - started);
       cursor = report.orphanCursor;
       metrics?.sweeps.inc({ outcome: report.ran ? "ran" : "skipped" });
       if (!report.ran) return;
       metrics?.recovered.inc({ kind: "requeued_jobs" }, report.requeuedJobs);
+      metrics?.recovered.inc({ kind: "retried_jobs" }, report.retriedJobs);
       metrics?.recovered.inc({ kind: "abandoned_images" }, report.abandonedImages);
       metrics?.recovered.inc({ kind: "orphans" }, report.orphansRemoved + report.incompleteRemoved);
-      const { requeuedJobs, abandonedImages, orphansRemoved, incompleteRemoved } = report;
+      const { requeuedJobs, retriedJobs, abandonedImages, orphansRemoved, incompleteRemoved } = report;
       // Quiet when there was nothing to repair: that is every pass of a healthy system.
-      if (requeuedJobs + abandonedImages + orphansRemoved + incompleteRemoved > 0) {
-        log("warn", "sweep repaired state", {
-          batches: report.batches,
-          requeuedJobs,
-          abandonedImages,
-          orphansRemoved,
-          incompleteRemoved,
-        });
+      if (requeuedJobs + retriedJobs + abandonedImages + orphansRemoved + incompleteRemoved > 0) {
+        log.warn(
+          {
+            batches: report.batches,
+            requeuedJobs,
+            retriedJobs,
+            abandonedImages,
+            orphansRemoved,
+            incompleteRemoved,
+            durationMs,
+          },
+          "sweep repaired state",
+        );
+      } else {
+        log.debug({ batches: report.batches, durationMs }, "sweep found nothing to repair");
       }
     } catch (err) {
       metrics?.sweeps.inc({ outcome: "failed" });
-      log("warn", "sweep failed, will retry", errorFields(err));
+      log.warn({ err }, "sweep failed, will retry");
     }
   };
   const tick = () => {

@@ -1,16 +1,16 @@
 import { createDb, pingDb } from "@garbage/db";
 import { InferenceThread, MicroBatcher } from "@garbage/inference";
+import { createLogger, type Logger } from "@garbage/log";
 import { type ClassifyJob, createQueue, createRedis, pingRedis, queueDepth } from "@garbage/queue";
 import { runSweep } from "@garbage/recovery";
 import { createStore } from "@garbage/storage";
 import { Worker } from "bullmq";
 import { type BatchItem, createBatchRunner } from "./classify-batch";
 import type { WorkerConfig } from "./config";
-import { log as defaultLog, errorFields, type Logger } from "./log";
+import { loggedProcessor, onJobFailures } from "./job-log";
 import { createMetrics } from "./metrics";
 import { startMetricsServer } from "./metrics-server";
-import { processClassifyJob, recordAbandonedJob } from "./process-job";
-import { retryUntilDone } from "./retry";
+import { processClassifyJob } from "./process-job";
 import { type Sweeper, startSweeper } from "./sweeper";
 
 export interface RunningWorker {
@@ -21,7 +21,10 @@ export interface RunningWorker {
 }
 
 /** Wires one worker process: model thread, micro-batcher, BullMQ worker, metrics endpoint. */
-export async function startWorker(config: WorkerConfig, log: Logger = defaultLog): Promise<RunningWorker> {
+export async function startWorker(
+  config: WorkerConfig,
+  log: Logger = createLogger({ service: "worker", level: config.LOG_LEVEL }),
+): Promise<RunningWorker> {
   // One connection more than the jobs need: the sweep holds its advisory lock on one for a whole pass.
   const dbHandle = createDb(config.DATABASE_URL, { max: 5 });
   const db = dbHandle.db;
@@ -46,7 +49,7 @@ export async function startWorker(config: WorkerConfig, log: Logger = defaultLog
     run: createBatchRunner({ db, inference, metrics }),
   });
 
-  const reportRedisError = (err: Error) => log("warn", "redis error", errorFields(err));
+  const reportRedisError = (err: Error) => log.warn({ err }, "redis error");
   const connection = createRedis(config.REDIS_URL, { forWorker: true, onError: reportRedisError });
   const producer = createRedis(config.REDIS_URL, { forWorker: false, onError: reportRedisError });
   const queue = createQueue(producer, config.QUEUE_NAME);
@@ -54,7 +57,9 @@ export async function startWorker(config: WorkerConfig, log: Logger = defaultLog
   const stopRetrying = new AbortController();
   const worker = new Worker<ClassifyJob>(
     config.QUEUE_NAME,
-    (job) => processClassifyJob(job, { db, store, submit: (item) => batcher.add(item) }),
+    loggedProcessor(log, (job) =>
+      processClassifyJob(job, { db, store, submit: (item) => batcher.add(item) }),
+    ),
     {
       connection,
       // Several jobs active at once so small submissions share model batches and the next chunk's storage
@@ -67,45 +72,13 @@ export async function startWorker(config: WorkerConfig, log: Logger = defaultLog
       autorun: false,
     },
   );
-  worker.on("error", (err) => log("error", "worker error", errorFields(err)));
+  worker.on("error", (err) => log.error({ err }, "worker error"));
   worker.on("completed", () => metrics.jobs.inc({ outcome: "completed" }));
   worker.on("stalled", (jobId) => {
     metrics.stalled.inc();
-    log("warn", "stalled job moved back to wait", { jobId });
+    log.warn({ jobId }, "stalled job moved back to wait");
   });
-  worker.on("failed", (job, err) => {
-    metrics.jobs.inc({ outcome: "failed" });
-    // finishedOn is only set when BullMQ moved the job to failed for good (no retry left).
-    const final = job?.finishedOn !== undefined;
-    log(final ? "error" : "warn", final ? "job failed for good" : "job failed, will retry", {
-      jobId: job?.id,
-      attemptsMade: job?.attemptsMade,
-      ...errorFields(err),
-    });
-    if (job && final) {
-      // Postgres being down is a common reason for a job to run out of attempts, and then this write fails
-      // too: it is retried until the database is back, or handed to the sweep when the worker stops.
-      retryUntilDone(() => recordAbandonedJob(db, job, err.message), {
-        signal: stopRetrying.signal,
-        onError: (e, attempt, delayMs) => {
-          if (attempt === 1) {
-            log("warn", "could not record an abandoned job yet, retrying", {
-              jobId: job.id,
-              delayMs,
-              ...errorFields(e),
-            });
-          }
-        },
-      }).then(
-        (n) => log("warn", "recorded images of an abandoned job as failed", { jobId: job.id, images: n }),
-        (e: unknown) =>
-          log("error", "stopped before recording an abandoned job; the sweep will", {
-            jobId: job.id,
-            ...errorFields(e),
-          }),
-      );
-    }
-  });
+  onJobFailures(worker, { log, metrics, db, signal: stopRetrying.signal, maxRepairs: config.MAX_REPAIRS });
 
   const server = await startMetricsServer({
     port: config.METRICS_PORT,
@@ -136,7 +109,7 @@ export async function startWorker(config: WorkerConfig, log: Logger = defaultLog
     },
   });
 
-  worker.run().catch((err: unknown) => log("error", "worker stopped", errorFields(err)));
+  worker.run().catch((err: unknown) => log.error({ err }, "worker stopped"));
 
   const sweeper: Sweeper | undefined =
     config.SWEEP_INTERVAL_MS > 0
@@ -151,6 +124,7 @@ export async function startWorker(config: WorkerConfig, log: Logger = defaultLog
                 minBatchAgeMs: config.SWEEP_MIN_AGE_MS,
                 orphanGraceMs: config.ORPHAN_GRACE_MS,
                 orphanCursor,
+                maxRepairs: config.MAX_REPAIRS,
               },
             ),
         })

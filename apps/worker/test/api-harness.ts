@@ -6,6 +6,7 @@ import { pathToFileURL } from "node:url";
 import { createApp } from "@garbage/api";
 import { parseConfig } from "@garbage/api/config";
 import type { DbHandle } from "@garbage/db";
+import { createLogger } from "@garbage/log";
 import { type ClassifyQueue, createQueue, createRedis } from "@garbage/queue";
 import { createStore, type ImageStore } from "@garbage/storage";
 import type { Redis } from "ioredis";
@@ -50,7 +51,8 @@ export async function openApi(db: DbHandle, options: { redisUrl?: string } = {})
     config,
     classifier: null,
     registry: new Registry(),
-    logger: { info: () => {}, error: (msg, err) => console.error(msg, err) },
+    // Errors only: a test that fails on a 500 shows why.
+    logger: createLogger({ service: "api-harness", level: "error" }),
   });
   return {
     app,

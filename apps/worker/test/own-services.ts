@@ -27,32 +27,35 @@ export async function freePort(): Promise<number> {
 
 export interface OwnRedis {
   url: string;
-  /** SIGKILL: everything in memory is gone, as after a crash of a Redis without persistence. */
+  /**
+   * SIGKILL, as in a crash: without persistence everything in memory is gone; with it, what the append-only
+   * file had at the last fsync (once a second) comes back on start.
+   */
   kill(): Promise<void>;
-  /** A fresh, empty server on the same port. */
+  /** Starts the server again on the same port: empty, or from its append-only file. */
   start(): Promise<void>;
+  /** Kills the server and removes its data directory. */
+  destroy(): Promise<void>;
 }
 
-export async function startOwnRedis(): Promise<OwnRedis> {
+export interface OwnRedisOptions {
+  /** appendonly yes, appendfsync everysec (Redis' own default for AOF) in a temp directory. */
+  persistence?: boolean;
+}
+
+export async function startOwnRedis(options: OwnRedisOptions = {}): Promise<OwnRedis> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
+  const dir = await mkdtemp(path.join(tmpdir(), "own-redis-"));
+  const persistence = options.persistence
+    ? ["--appendonly", "yes", "--appendfsync", "everysec"]
+    : ["--appendonly", "no"];
   let child: ChildProcess | undefined;
   const start = async () => {
-    const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+    const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", ...persistence];
     child = spawn("redis-server", [...args, "--maxmemory-policy", "noeviction"], { stdio: "ignore" });
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on("error", () => {});
-    await waitFor(
-      "own redis",
-      () =>
-        probe.connect().then(
-          () => probe.ping().then(() => true),
-          () => false,
-        ),
-      10_000,
-      50,
-    );
-    probe.disconnect();
+    // A server loading its append-only file answers LOADING until it is done: ready means PING works.
+    await waitFor("own redis", () => pingOnce(url), 10_000, 50);
   };
   const kill = async () => {
     const victim = child;
@@ -62,7 +65,28 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     await exited;
   };
   await start();
-  return { url, kill, start };
+  return {
+    url,
+    kill,
+    start,
+    destroy: async () => {
+      await kill();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function pingOnce(url: string): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on("error", () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
 }
 
 export interface OwnPostgres {

@@ -128,7 +128,8 @@ describe.skipIf(unavailable)("Postgres unavailable beyond the retry budget", () 
   it("a worker that lives through the outage records the failures once the database is back", async () => {
     const site = `pg-outage-${randomUUID()}`;
     const batchId = await submit(site);
-    await spawnWorker("survivor", { SWEEP_INTERVAL_MS: "0" });
+    // No sweep and no repairs: the worker's own final write, retried until the database is back.
+    await spawnWorker("survivor", { SWEEP_INTERVAL_MS: "0", MAX_REPAIRS: "0" });
     const failedJobs = await outageOutlastingRetries(batchId);
     await pg.start();
 
@@ -152,8 +153,8 @@ describe.skipIf(unavailable)("Postgres unavailable beyond the retry budget", () 
     await spawnWorker("heir", { SWEEP_INTERVAL_MS: "500", SWEEP_MIN_AGE_MS: "0" });
     await waitForResults(db.db, batchId, TOTAL, 20_000);
     await expectBatchAccountedFor(db.db, batchId, site);
-    // What the victim could not write was written after it died, by the heir (its sweep records the jobs
-    // that failed for good; the exact path does not matter, only that nothing was left behind).
+    // What the victim could not write was written after it died, by the heir (its sweep runs the jobs that
+    // failed for good again; the exact path does not matter, only that nothing was left behind).
     const late = await db.db.execute<{ n: string }>(
       sql`select count(*) as n from results where batch_id = ${batchId} and created_at >= ${heirStarted.toISOString()}`,
     );

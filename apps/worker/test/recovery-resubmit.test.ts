@@ -7,6 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type DbHandle, listQueuedImages, recordResults } from "@garbage/db";
+import { createLogger } from "@garbage/log";
 import { chunkJobId } from "@garbage/queue";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { loadConfig } from "../src/config";
@@ -90,7 +91,7 @@ it("re-adds exactly the lost jobs of an unfinished batch and returns the same ba
       // Only the resubmission may repair here, and the shared database holds other suites' batches.
       SWEEP_INTERVAL_MS: "0",
     }),
-    () => {},
+    createLogger({ service: "worker", level: "silent" }),
   );
   await waitForResults(db.db, batchId, 40, 20_000);
   await expectBatchAccountedFor(db.db, batchId, site);

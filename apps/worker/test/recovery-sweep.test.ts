@@ -8,7 +8,14 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createBatch, type DbHandle, getBatch, listOpenBatches, recordResults } from "@garbage/db";
+import {
+  countRepair,
+  createBatch,
+  type DbHandle,
+  getBatch,
+  listOpenBatches,
+  recordResults,
+} from "@garbage/db";
 import { addJobs, type BatchJob, batchJobs, createQueue, createRedis, type Redis } from "@garbage/queue";
 import { removeOrphanUploads, repairBatch, runSweep, SWEEP_LOCK, withAdvisoryLock } from "@garbage/recovery";
 import { FileStore, uploadKey } from "@garbage/storage";
@@ -31,7 +38,30 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-it("repairBatch re-adds lost jobs, makes the lost final write of failed ones and leaves live ones", async () => {
+/** Runs a worker whose every job throws until `jobId` has failed for good. */
+async function failForGood(queue: ReturnType<typeof createQueue>, jobId: string) {
+  const failing = new Worker(
+    queue.name,
+    async () => {
+      throw new Error("connect ECONNREFUSED");
+    },
+    { connection: redis.duplicate() },
+  );
+  try {
+    await waitFor(`${jobId} to fail for good`, async () => (await queue.getJobState(jobId)) === "failed");
+  } finally {
+    await failing.close();
+  }
+}
+
+const repairsOf = async (imageId: string | undefined) => {
+  const rows = await db.db.execute<{ repairs: number }>(
+    sql`select repairs from images where id = ${imageId}`,
+  );
+  return rows.rows[0]?.repairs;
+};
+
+it("repairBatch re-adds lost jobs, runs failed ones again and leaves live ones", async () => {
   const queue = createQueue(redis, randomQueueName("recovery-sweep"));
   try {
     const batchId = randomUUID();
@@ -45,50 +75,105 @@ it("repairBatch re-adds lost jobs, makes the lost final write of failed ones and
       images.map((i) => ({ id: i.id, key: i.storageKey })),
       { chunkSize: 4 },
     ) as [BatchJob, BatchJob, BatchJob, BatchJob];
-    // Chunk 0 is done; chunk 1 failed for good without its final write; chunk 2 is lost; chunk 3 waits.
+    // Chunk 0 is done; chunk 1 failed for good; chunk 2 is lost; chunk 3 waits.
     await recordResults(
       db.db,
       done.data.images.map((img) => ({ imageId: img.id, status: "ok", label: "paper", confidence: 0.8 })),
     );
     await queue.add(failed.name, failed.data, { ...failed.opts, attempts: 1 });
-    const failing = new Worker(
-      queue.name,
-      async () => {
-        throw new Error("connect ECONNREFUSED");
-      },
-      { connection: redis.duplicate() },
-    );
-    await waitFor(
-      "chunk 1 to fail for good",
-      async () => (await queue.getJobState(failed.opts.jobId)) === "failed",
-    );
-    await failing.close();
+    await failForGood(queue, failed.opts.jobId);
     await addJobs(queue, [waiting]);
 
     const first = await repairBatch({ db: db.db, queue }, batch);
-    expect(first).toEqual({ requeued: [lost.opts.jobId], abandoned: 4 });
+    expect(first).toEqual({ requeued: [lost.opts.jobId], retried: [failed.opts.jobId], abandoned: 0 });
     expect(await queue.getJobState(done.opts.jobId)).toBe("unknown");
     expect((await queue.getJob(lost.opts.jobId))?.data).toEqual({
       batchId,
       images: lost.data.images.map((img) => ({ ...img, enqueuedAt: batch.createdAt.getTime() })),
     });
-    const abandoned = await db.db.execute<{ error_code: string; error_message: string }>(
-      sql`select error_code, error_message from results where image_id = ${failed.data.images[0]?.id}`,
-    );
-    expect(abandoned.rows[0]).toEqual({
-      error_code: "worker_error",
-      error_message: "gave up after 1 attempts: connect ECONNREFUSED",
-    });
-    expect(await getBatch(db.db, batchId)).toMatchObject({ processed: 8, failed: 4, status: "processing" });
+    // The failed job waits again with fresh attempts, and its images count one repair.
+    expect(await queue.getJobState(failed.opts.jobId)).toBe("waiting");
+    expect((await queue.getJob(failed.opts.jobId))?.attemptsMade).toBe(0);
+    expect(await repairsOf(failed.data.images[0]?.id)).toBe(1);
+    expect(await repairsOf(lost.data.images[0]?.id)).toBe(0);
+    expect(await getBatch(db.db, batchId)).toMatchObject({ processed: 4, failed: 0, status: "processing" });
     expect((await getBatch(db.db, batchId))?.enqueuedAt).toBeInstanceOf(Date);
 
-    // Nothing left to repair: a second pass changes nothing.
-    expect(await repairBatch({ db: db.db, queue }, batch)).toEqual({ requeued: [], abandoned: 0 });
-    expect(await queue.getJobCounts("waiting")).toMatchObject({ waiting: 2 });
+    // Every job is alive now: a second pass changes nothing.
+    expect(await repairBatch({ db: db.db, queue }, batch)).toEqual({
+      requeued: [],
+      retried: [],
+      abandoned: 0,
+    });
+    expect(await queue.getJobCounts("waiting")).toMatchObject({ waiting: 3 });
   } finally {
     await queue.obliterate({ force: true });
     await queue.close();
   }
+});
+
+it("repairBatch makes the final failed write once a job has used up its repairs", async () => {
+  const queue = createQueue(redis, randomQueueName("recovery-sweep"));
+  try {
+    const batchId = randomUUID();
+    const images = Array.from({ length: 4 }, (_, index) => {
+      const id = randomUUID();
+      return { id, index, storageKey: uploadKey(batchId, id), bytes: 1 };
+    });
+    const { batch } = await createBatch(db.db, { id: batchId, chunkSize: 4, images });
+    const [job] = batchJobs(
+      batchId,
+      images.map((i) => ({ id: i.id, key: i.storageKey })),
+      { chunkSize: 4 },
+    ) as [BatchJob];
+    await queue.add(job.name, job.data, { ...job.opts, attempts: 1 });
+
+    const outcomes = [];
+    for (let pass = 0; pass < 3; pass += 1) {
+      await failForGood(queue, job.opts.jobId);
+      outcomes.push(await repairBatch({ db: db.db, queue }, batch, { maxRepairs: 2 }));
+    }
+    expect(outcomes).toEqual([
+      { requeued: [], retried: [job.opts.jobId], abandoned: 0 },
+      { requeued: [], retried: [job.opts.jobId], abandoned: 0 },
+      { requeued: [], retried: [], abandoned: 4 },
+    ]);
+    expect(await repairsOf(images[0]?.id)).toBe(2);
+    const abandoned = await db.db.execute<{ error_code: string; error_message: string }>(
+      sql`select error_code, error_message from results where image_id = ${images[0]?.id}`,
+    );
+    expect(abandoned.rows[0]).toEqual({
+      error_code: "worker_error",
+      error_message: "gave up after 1 attempts: connect ECONNREFUSED (after 2 repairs by the sweep)",
+    });
+    expect(await getBatch(db.db, batchId)).toMatchObject({
+      processed: 4,
+      failed: 4,
+      status: "completed_with_errors",
+    });
+    expect(await repairBatch({ db: db.db, queue }, batch, { maxRepairs: 2 })).toEqual({
+      requeued: [],
+      retried: [],
+      abandoned: 0,
+    });
+  } finally {
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
+});
+
+it("counts a repair once when two repairers read the same generation", async () => {
+  const batchId = randomUUID();
+  const images = Array.from({ length: 3 }, (_, index) => {
+    const id = randomUUID();
+    return { id, index, storageKey: uploadKey(batchId, id), bytes: 1 };
+  });
+  await createBatch(db.db, { id: batchId, images });
+  const ids = images.map((i) => i.id);
+  const [a, b] = await Promise.all([countRepair(db.db, ids, 0), countRepair(db.db, ids, 0)]);
+  expect([a.length, b.length].sort()).toEqual([0, 3]);
+  expect(await countRepair(db.db, ids, 0)).toEqual([]);
+  expect((await countRepair(db.db, ids, 1)).sort()).toEqual([...ids].sort());
 });
 
 it("runs one holder of the advisory lock at a time and skips the sweep while another holds it", async () => {

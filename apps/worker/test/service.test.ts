@@ -5,6 +5,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { createBatch, type DbHandle, decodeEmbedding, getBatch, results } from "@garbage/db";
 import { InferenceThread, loadClassifier } from "@garbage/inference";
+import { captureLogger } from "@garbage/log";
 import { type ClassifyQueue, createQueue, createRedis, enqueueBatch } from "@garbage/queue";
 import { createStore, type ImageStore } from "@garbage/storage";
 import { eq, sql } from "drizzle-orm";
@@ -12,7 +13,6 @@ import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type BatchItem, createBatchRunner } from "../src/classify-batch";
 import { loadConfig } from "../src/config";
-import type { Logger } from "../src/log";
 import { createMetrics } from "../src/metrics";
 import { type RunningWorker, startWorker } from "../src/worker";
 import {
@@ -40,8 +40,7 @@ let redis: Redis;
 let queue: ClassifyQueue;
 let queueName: string;
 let worker: RunningWorker | undefined;
-const logs: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
-const quiet: Logger = (level, msg, fields) => logs.push({ level, msg, ...(fields ? { fields } : {}) });
+const { log: quiet, lines: logs } = captureLogger("worker", "info");
 
 beforeAll(async () => {
   handle = await openTestDb();
@@ -160,6 +159,18 @@ describe("worker service (real Redis, Postgres, tiny model)", () => {
 
     const batch = await finished(batchId);
     expect(batch).toMatchObject({ status: "completed_with_errors", total: 20, processed: 20, failed: 2 });
+
+    // One "job started" and one "job completed" line per job, with the batch, image count and durations.
+    const jobLines = logs.filter((l) => l.batchId === batchId);
+    for (const [i, jobId] of jobIds.entries()) {
+      const images = i === 0 ? 16 : 4;
+      expect(jobLines.filter((l) => l.jobId === jobId && l.msg === "job started")).toMatchObject([
+        { level: "info", service: "worker", images, attempt: 1, queueMs: expect.any(Number) },
+      ]);
+      expect(jobLines.filter((l) => l.jobId === jobId && l.msg === "job completed")).toMatchObject([
+        { level: "info", images, skipped: 0, runMs: expect.any(Number) },
+      ]);
+    }
 
     const rows = await resultsOf(batchId);
     expect(rows).toHaveLength(20);
@@ -370,7 +381,8 @@ describe("worker service (real Redis, Postgres, tiny model)", () => {
   });
 
   it("retries a storage failure with backoff, then records the images of the abandoned job as failed", async () => {
-    await start();
+    // No sweep runs here, so no repairs: the worker makes the final write itself.
+    await start({ MAX_REPAIRS: "0" });
     const { batchId, images } = await submit(["red"]);
     await finished(batchId);
     // A second batch whose object cannot be read (a directory where the file should be: EISDIR).
@@ -392,7 +404,10 @@ describe("worker service (real Redis, Postgres, tiny model)", () => {
     const [row] = await resultsOf(broken);
     expect(row).toMatchObject({ status: "failed", errorCode: "worker_error" });
     expect(row?.errorMessage).toMatch(/3 attempts.*EISDIR/);
-    expect(logs.filter((l) => l.msg === "job failed, will retry")).toHaveLength(2);
+    expect(logs.filter((l) => l.msg === "job failed, will retry" && l.batchId === broken)).toHaveLength(2);
+    expect(logs.filter((l) => l.msg === "job failed for good")).toMatchObject([
+      { level: "error", jobId: job.id, batchId: broken, images: 1, attemptsMade: 3, err: { code: "EISDIR" } },
+    ]);
     // The healthy batch before it was untouched.
     expect((await resultsOf(batchId)).map((r) => r.imageId)).toEqual([images[0]?.id]);
   });

@@ -35,9 +35,11 @@ export {
 } from "./client";
 export { dropDatabase, ensureDatabase, MIGRATIONS_FOLDER, migrate } from "./migrate";
 export {
+  countRepair,
   listOpenBatches,
   listQueuedImages,
   type OpenBatch,
+  openImageRepairs,
   type QueuedImage,
   storageKeysOf,
 } from "./reconcile";

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, isNull, lt, lte, sql } from "drizzle-orm";
 import type { Batch } from "./batches";
 import type { DbOrTx } from "./client";
 import { batches } from "./schema/batches";
@@ -14,6 +14,8 @@ export interface QueuedImage {
   storageKey: string;
   /** The image already has a result (ok or failed). */
   recorded: boolean;
+  /** Times the sweep re-ran its job after the job failed for good. */
+  repairs: number;
 }
 
 /**
@@ -52,6 +54,7 @@ export async function listQueuedImages(db: DbOrTx, batchId: string): Promise<Que
       id: images.id,
       index: images.index,
       storageKey: images.storageKey,
+      repairs: images.repairs,
       resultId: results.imageId,
     })
     .from(images)
@@ -63,6 +66,7 @@ export async function listQueuedImages(db: DbOrTx, batchId: string): Promise<Que
     index: r.index,
     storageKey: r.storageKey as string,
     recorded: r.resultId !== null,
+    repairs: r.repairs,
   }));
 }
 
@@ -77,4 +81,37 @@ export async function storageKeysOf(
     .from(images)
     .where(inArray(images.id, [...imageIds]));
   return new Map(rows.map((r) => [r.id, r.storageKey]));
+}
+
+/**
+ * Raises the repair count of the given images to `generation + 1`, but only of those not past `generation`:
+ * of two callers that read the same generation (the sweep and a resubmission), one wins. Returns the ids
+ * counted.
+ */
+export async function countRepair(
+  db: DbOrTx,
+  imageIds: readonly string[],
+  generation: number,
+): Promise<string[]> {
+  if (imageIds.length === 0) return [];
+  const rows = await db
+    .update(images)
+    .set({ repairs: generation + 1 })
+    .where(and(inArray(images.id, [...imageIds]), lte(images.repairs, generation)))
+    .returning({ id: images.id });
+  return rows.map((r) => r.id);
+}
+
+/** The repair counts of the given images that have no result yet (the ones a failed job left open). */
+export async function openImageRepairs(
+  db: DbOrTx,
+  imageIds: readonly string[],
+): Promise<Map<string, number>> {
+  if (imageIds.length === 0) return new Map();
+  const rows = await db
+    .select({ id: images.id, repairs: images.repairs })
+    .from(images)
+    .leftJoin(results, eq(results.imageId, images.id))
+    .where(and(inArray(images.id, [...imageIds]), isNull(results.imageId)));
+  return new Map(rows.map((r) => [r.id, r.repairs]));
 }

@@ -1,16 +1,17 @@
 /**
  * @garbage/recovery: Postgres is the source of truth; this puts Redis and storage back in line with it.
  *
- * - `repairBatch`: re-adds the jobs of a batch that Redis lost (same chunking and job ids as the API), and
- *   makes the lost final write of a job that failed for good. Used by the sweep and by an idempotent resubmit.
+ * - `repairBatch`: re-adds the jobs of a batch that Redis lost (same chunking and job ids as the API), runs a
+ *   job that failed for good again (a bounded number of repairs, counted in Postgres) and then makes its
+ *   final failed write. Used by the sweep and by an idempotent resubmit.
  * - `removeOrphanUploads`: deletes stored uploads that no image row points at, after a grace period.
  * - `runSweep`: both, for every unfinished batch, under a Postgres advisory lock so one process sweeps at a
  *   time. The worker runs it at start and periodically (SWEEP_INTERVAL_MS).
- * - `recordAbandoned`: the final "failed" write for images whose job gave up.
+ * - `recordAbandoned`, `settleFailedJob`: the final "failed" write for images whose job gave up for good.
  */
 
-export { recordAbandoned } from "./abandon";
+export { DEFAULT_MAX_REPAIRS, recordAbandoned, type SettleOutcome, settleFailedJob } from "./abandon";
 export { withAdvisoryLock } from "./advisory-lock";
 export { type OrphanOptions, type OrphanOutcome, removeOrphanUploads } from "./orphans";
-export { type RepairDeps, type RepairOutcome, repairBatch } from "./repair-batch";
+export { type RepairDeps, type RepairOptions, type RepairOutcome, repairBatch } from "./repair-batch";
 export { runSweep, SWEEP_LOCK, type SweepDeps, type SweepOptions, type SweepReport } from "./sweep";

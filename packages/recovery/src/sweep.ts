@@ -27,6 +27,8 @@ export interface SweepOptions {
   /** The previous report's orphanCursor. */
   orphanCursor?: string;
   enqueueTimeoutMs?: number;
+  /** See repairBatch; DEFAULT_MAX_REPAIRS when unset. */
+  maxRepairs?: number;
 }
 
 export interface SweepReport {
@@ -34,6 +36,8 @@ export interface SweepReport {
   ran: boolean;
   batches: number;
   requeuedJobs: number;
+  /** Jobs that had failed for good, run again. */
+  retriedJobs: number;
   abandonedImages: number;
   orphansRemoved: number;
   incompleteRemoved: number;
@@ -52,6 +56,7 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions): Promise<
       ran: true,
       batches: 0,
       requeuedJobs: 0,
+      retriedJobs: 0,
       abandonedImages: 0,
       orphansRemoved: 0,
       incompleteRemoved: 0,
@@ -62,9 +67,13 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions): Promise<
       limit: options.maxBatches ?? 500,
     });
     for (const batch of open) {
-      const repaired = await repairBatch(deps, batch, { timeoutMs: options.enqueueTimeoutMs });
+      const repaired = await repairBatch(deps, batch, {
+        timeoutMs: options.enqueueTimeoutMs,
+        maxRepairs: options.maxRepairs,
+      });
       result.batches += 1;
       result.requeuedJobs += repaired.requeued.length;
+      result.retriedJobs += repaired.retried.length;
       result.abandonedImages += repaired.abandoned;
     }
     const orphans = await removeOrphanUploads(deps, {
@@ -82,6 +91,7 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions): Promise<
       ran: false,
       batches: 0,
       requeuedJobs: 0,
+      retriedJobs: 0,
       abandonedImages: 0,
       orphansRemoved: 0,
       incompleteRemoved: 0,

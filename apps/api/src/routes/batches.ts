@@ -173,7 +173,12 @@ export function batchesRoutes(deps: RouteDeps) {
   app.openapi(createBatchRoute, async (c) => {
     const key = c.req.valid("header")["idempotency-key"];
     try {
-      const { batch, replayed, warnings } = await submitBatch(deps, c.req.raw, principalOf(c), key);
+      const { batch, replayed, warnings } = await submitBatch(
+        { ...deps, logger: c.get("log") },
+        c.req.raw,
+        principalOf(c),
+        key,
+      );
       deps.metrics.uploads.inc({ outcome: replayed ? "replayed" : "created" });
       if (replayed) c.header("Idempotent-Replayed", "true");
       const accepted = { id: batch.id, status: batch.status, total: batch.total };

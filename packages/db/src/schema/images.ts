@@ -20,6 +20,11 @@ export const images = pgTable(
     site: text("site"),
     line: text("line"),
     capturedAt: timestamp("captured_at", { withTimezone: true }).notNull(),
+    /**
+     * Times the reconciliation sweep re-ran this image's job after it failed for good (@garbage/recovery):
+     * bounded, so a fault longer than one job's retry budget heals while a poison image still ends as failed.
+     */
+    repairs: integer("repairs").notNull().default(0),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
