@@ -10,6 +10,7 @@ import { classifyRoutes } from "./routes/classify";
 import { healthRoutes } from "./routes/health";
 import { metricsRoutes } from "./routes/metrics";
 import { statsRoutes } from "./routes/stats";
+import { webRoutes } from "./routes/web";
 import type { AppDeps, AppEnv, Logger, RouteDeps } from "./types";
 
 export type { AppConfig } from "./config";
@@ -49,6 +50,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", batchesRoutes(routeDeps));
   app.route("/", classifyRoutes(routeDeps));
   app.route("/", statsRoutes(routeDeps));
+  app.route("/", webRoutes(deps.config.webDir));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {

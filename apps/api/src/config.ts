@@ -1,5 +1,5 @@
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { resolveModel } from "@garbage/inference";
 import { DEFAULT_CHUNK_SIZE, DEFAULT_QUEUE_NAME } from "@garbage/queue";
 import { z } from "zod";
@@ -43,7 +43,12 @@ const envSchema = z.object({
   CLASSIFY_MAX_QUEUE: positiveInt(64),
   /** "false" lets the API report ready without a loaded model (inference then only happens in workers). */
   REQUIRE_MODEL: z.enum(["true", "false"]).default("true"),
+  /** The built web UI; default apps/web/dist (scripts/build-web.mjs). */
+  WEB_DIR: z.string().min(1).optional(),
 });
+
+// apps/api/src/config.ts and the bundle apps/api/dist/index.js sit at the same depth: both find apps/web/dist.
+const DEFAULT_WEB_DIR = fileURLToPath(new URL("../../web/dist", import.meta.url));
 
 /** An API key from API_KEYS: `KEY` (every site) or `KEY:SITE1|SITE2` (only those). */
 export interface EnvApiKey {
@@ -69,6 +74,8 @@ export interface AppConfig {
   maxStatsBuckets: number;
   /** How long a submission waits for Redis before answering 503. */
   enqueueTimeoutMs: number;
+  /** Where the built web UI is (index.html, docs.html, assets/); absent or null: no UI. */
+  webDir?: string | null;
 }
 
 export interface Config extends AppConfig {
@@ -113,6 +120,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     requireModel: e.REQUIRE_MODEL === "true",
     maxStatsBuckets: 10_000,
     enqueueTimeoutMs: 10_000,
+    webDir: e.WEB_DIR ? path.resolve(cwd, e.WEB_DIR) : DEFAULT_WEB_DIR,
   };
 }
 
