@@ -8,6 +8,8 @@ import { rateLimit } from "./rate-limit";
 import { batchesRoutes } from "./routes/batches";
 import { classifyRoutes } from "./routes/classify";
 import { healthRoutes } from "./routes/health";
+import { imagesRoutes } from "./routes/images";
+import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
 import { statsRoutes } from "./routes/stats";
 import { webRoutes } from "./routes/web";
@@ -50,6 +52,8 @@ export function createApp(deps: AppDeps) {
   app.route("/", batchesRoutes(routeDeps));
   app.route("/", classifyRoutes(routeDeps));
   app.route("/", statsRoutes(routeDeps));
+  app.route("/", meRoutes(routeDeps));
+  app.route("/", imagesRoutes(routeDeps));
   app.route("/", webRoutes(deps.config.webDir));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });

@@ -36,7 +36,7 @@ export function apiKeyAuth(options: AuthOptions): MiddlewareHandler<AppEnv> {
     const hit = cache.get(hash);
     if (hit && hit.until > now) return hit.principal;
     const row = await findActiveApiKey(options.db, hash);
-    const principal = row ? { id: `db:${row.id}`, sites: row.sites } : null;
+    const principal = row ? { id: `db:${row.id}`, sites: row.sites, name: row.name } : null;
     if (options.cacheMs > 0) {
       if (cache.size >= MAX_CACHED) cache.clear();
       cache.set(hash, { principal, until: now + options.cacheMs });
@@ -75,5 +75,5 @@ export function apiKeyAuth(options: AuthOptions): MiddlewareHandler<AppEnv> {
 
 /** Identified by a digest prefix, not its position: reordering API_KEYS must not move idempotency keys. */
 function envPrincipal(key: EnvApiKey): Principal {
-  return { id: `env:${digest(key.key).toString("hex").slice(0, 16)}`, sites: key.sites };
+  return { id: `env:${digest(key.key).toString("hex").slice(0, 16)}`, sites: key.sites, name: null };
 }

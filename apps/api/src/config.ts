@@ -43,6 +43,8 @@ const envSchema = z.object({
   CLASSIFY_MAX_QUEUE: positiveInt(64),
   /** "false" lets the API report ready without a loaded model (inference then only happens in workers). */
   REQUIRE_MODEL: z.enum(["true", "false"]).default("true"),
+  // Where `garbage eval --report <dir>` wrote its report (or a folder of such reports): GET /v1/model shows it.
+  EVAL_REPORT_DIR: z.string().min(1).optional(),
   /** The built web UI; default apps/web/dist (scripts/build-web.mjs). */
   WEB_DIR: z.string().min(1).optional(),
 });
@@ -74,6 +76,10 @@ export interface AppConfig {
   maxStatsBuckets: number;
   /** How long a submission waits for Redis before answering 503. */
   enqueueTimeoutMs: number;
+  /** Decoded size limit for images the API itself decodes (thumbnails; the classifier has its own). */
+  maxPixels: number;
+  /** An eval report folder (or a folder of them); null: /v1/model has no report. */
+  evalReportDir: string | null;
   /** Where the built web UI is (index.html, docs.html, assets/); absent or null: no UI. */
   webDir?: string | null;
 }
@@ -85,7 +91,6 @@ export interface Config extends AppConfig {
   storageUrl: string;
   queueName: string;
   modelPath: string;
-  maxPixels: number;
   classifyThreads: number | undefined;
   classifyMaxBatch: number;
   classifyMaxQueue: number;
@@ -120,6 +125,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     requireModel: e.REQUIRE_MODEL === "true",
     maxStatsBuckets: 10_000,
     enqueueTimeoutMs: 10_000,
+    evalReportDir: e.EVAL_REPORT_DIR ? path.resolve(cwd, e.EVAL_REPORT_DIR) : null,
     webDir: e.WEB_DIR ? path.resolve(cwd, e.WEB_DIR) : DEFAULT_WEB_DIR,
   };
 }

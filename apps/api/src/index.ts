@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { createDb, migrate } from "@garbage/db";
-import { ThreadedClassifier } from "@garbage/inference";
+import { type ModelManifest, manifestPathFor, readManifest, ThreadedClassifier } from "@garbage/inference";
 import { createQueue, createRedis } from "@garbage/queue";
 import { createStore } from "@garbage/storage";
 import { serve } from "@hono/node-server";
@@ -39,7 +39,14 @@ try {
   log.error(`model not loaded from ${config.modelPath}`, err);
 }
 
-const app = createApp({ db: dbHandle.db, store, queue, redis, config, classifier });
+let model: ModelManifest | null = null;
+try {
+  model = await readManifest(manifestPathFor(config.modelPath));
+} catch (err) {
+  log.error(`model manifest not read for ${config.modelPath}`, err);
+}
+
+const app = createApp({ db: dbHandle.db, store, queue, redis, config, classifier, model });
 const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
   log.info("api listening", { port: info.port, queue: config.queueName, storage: store.kind });
 });

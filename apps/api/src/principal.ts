@@ -11,9 +11,14 @@ export interface Principal {
   id: string;
   /** The sites this key may read and submit to; null means every site (and batches without one). */
   sites: string[] | null;
+  /** The database key's name; null for env keys and the open API. */
+  name: string | null;
 }
 
-export const ANONYMOUS: Principal = { id: "", sites: null };
+export const ANONYMOUS: Principal = { id: "", sites: null, name: null };
+
+/** Who a review is recorded as: the key's name, else its principal id, else "anonymous" (open API). */
+export const reviewerOf = (p: Principal): string => p.name ?? (p.id || "anonymous");
 
 export const principalOf = (c: Context<AppEnv>): Principal => c.get("principal") ?? ANONYMOUS;
 

@@ -1,4 +1,5 @@
 import type { DbOrTx } from "@garbage/db";
+import type { ModelManifest } from "@garbage/inference";
 import type { ClassifyQueue, Redis } from "@garbage/queue";
 import type { ImageStore } from "@garbage/storage";
 import type { Registry } from "prom-client";
@@ -48,6 +49,12 @@ export interface AppDeps {
   redis: Redis;
   config: AppConfig;
   classifier?: Classifier | null;
+  /**
+   * The serving model's manifest (classes, review thresholds, metrics), read even when the model itself did
+   * not load: reviews are checked against its classes. Null: /v1/model answers 503 and reviews cannot be
+   * written.
+   */
+  model?: ModelManifest | null;
   /** Metrics go here, never to prom-client's global registry; defaults to a fresh one. */
   registry?: Registry;
   logger?: Logger;

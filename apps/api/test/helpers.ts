@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { createDb, type DbHandle, ensureDatabase, migrate } from "@garbage/db";
+import type { ModelManifest } from "@garbage/inference";
 import { type ClassifyQueue, createQueue, createRedis, type Redis } from "@garbage/queue";
 import { createStore, type ImageStore } from "@garbage/storage";
 import { Registry } from "prom-client";
@@ -54,7 +55,12 @@ const silent = { info: () => {}, error: () => {} };
 
 export async function makeApp(
   h: Harness,
-  options: { config?: Partial<AppConfig>; classifier?: Classifier | null; redis?: Redis } = {},
+  options: {
+    config?: Partial<AppConfig>;
+    classifier?: Classifier | null;
+    redis?: Redis;
+    model?: ModelManifest | null;
+  } = {},
 ): Promise<TestApp> {
   const dir = await mkdtemp(path.join(tmpdir(), "garbage-api-"));
   const redis = options.redis ?? h.redis;
@@ -70,6 +76,7 @@ export async function makeApp(
     redis,
     config,
     classifier: options.classifier ?? null,
+    model: options.model ?? null,
     registry,
     logger: silent,
   });

@@ -46,6 +46,9 @@ describe("GET /v1/batches/:id", () => {
       total: 2,
       processed: 1,
       failed: 0,
+      site: batch.site,
+      line: batch.line,
+      camera: batch.camera,
       createdAt: batch.createdAt.toISOString(),
       completedAt: null,
     });
@@ -123,6 +126,8 @@ describe("GET /v1/batches/:id/results", () => {
       reviewReasons: [],
       novelty: null,
       error: null,
+      review: null,
+      effectiveLabel: "paper",
     });
     expect(seen.filter((i) => i.status === "queued")).toHaveLength(4);
     expect(seen[0]).toMatchObject({ status: "queued", needsReview: null, reviewReasons: [], novelty: null });
@@ -241,9 +246,36 @@ describe("GET /v1/stats", () => {
       reviewRate: 0.5,
     });
     expect(stats.classes).toEqual([
-      { label: "glass", count: 3, share: 0.5, lowConfidence: 1, needsReview: 1, reviewRate: 1 / 3 },
-      { label: "paper", count: 2, share: 2 / 6, lowConfidence: 1, needsReview: 2, reviewRate: 1 },
-      { label: "metal", count: 1, share: 1 / 6, lowConfidence: 0, needsReview: 0, reviewRate: 0 },
+      {
+        label: "glass",
+        count: 3,
+        share: 0.5,
+        lowConfidence: 1,
+        needsReview: 1,
+        reviewRate: 1 / 3,
+        reviewed: 0,
+        changed: 0,
+      },
+      {
+        label: "paper",
+        count: 2,
+        share: 2 / 6,
+        lowConfidence: 1,
+        needsReview: 2,
+        reviewRate: 1,
+        reviewed: 0,
+        changed: 0,
+      },
+      {
+        label: "metal",
+        count: 1,
+        share: 1 / 6,
+        lowConfidence: 0,
+        needsReview: 0,
+        reviewRate: 0,
+        reviewed: 0,
+        changed: 0,
+      },
     ]);
     expect(stats.series).toEqual([
       {
@@ -253,6 +285,9 @@ describe("GET /v1/stats", () => {
         counts: { glass: 2, paper: 1 },
         needsReview: 2,
         reviewRate: 2 / 3,
+        reviewed: 0,
+        changed: 0,
+        changedRate: null,
       },
       {
         bucket: "2023-02-01T09:00:00.000Z",
@@ -261,6 +296,9 @@ describe("GET /v1/stats", () => {
         counts: { glass: 1, metal: 1, paper: 1 },
         needsReview: 1,
         reviewRate: 1 / 3,
+        reviewed: 0,
+        changed: 0,
+        changedRate: null,
       },
     ]);
   });
@@ -276,7 +314,16 @@ describe("GET /v1/stats", () => {
     expect(lineB).toMatchObject({
       total: 3,
       needsReview: 1,
-      series: [{ bucket: "2023-02-01T00:00:00.000Z", total: 3, needsReview: 1, reviewRate: 1 / 3 }],
+      series: [
+        {
+          bucket: "2023-02-01T00:00:00.000Z",
+          total: 3,
+          needsReview: 1,
+          reviewRate: 1 / 3,
+          reviewed: 0,
+          changed: 0,
+        },
+      ],
     });
   });
 

@@ -172,16 +172,18 @@ export async function markBatchEnqueued(db: DbOrTx, id: string): Promise<void> {
 }
 
 /**
- * Compensation for a submission that could not be enqueued. Cascades to images and results and takes the
- * batch's results back out of the rollup, so stats keep equalling the sum of results.
+ * Compensation for a submission that could not be enqueued. Cascades to images, results and
+ * reviews, and takes the batch's results (under their effective labels) back out of the rollup, so stats
+ * keep equalling the sum of results.
  */
 export async function deleteBatch(db: DbOrTx, id: string): Promise<boolean> {
   return db.transaction(async (tx) => {
     const locked = await tx.execute(sql`select id from batches where id = ${id} for update`);
     if (locked.rows.length === 0) return false;
     const recorded = await tx.execute<RollupRow & Record<string, unknown>>(sql`
-      select r.status, r.label, r.confidence, r.needs_review, i.site, i.line, date_trunc('minute', i.captured_at) as bucket
-      from results r join images i on i.id = r.image_id
+      select r.status, coalesce(rv.label, r.label) as label, r.confidence, r.needs_review, i.site, i.line,
+        date_trunc('minute', i.captured_at) as bucket, rv.image_id is not null as reviewed, rv.changed
+      from results r join images i on i.id = r.image_id left join reviews rv on rv.image_id = r.image_id
       where r.batch_id = ${id}`);
     if (recorded.rows.length > 0) await updateRollup(tx, recorded.rows, -1);
     await tx.delete(batches).where(eq(batches.id, id));

@@ -23,6 +23,7 @@ export {
   type SiteScope,
 } from "./batches";
 export { type BlobListing, deleteBlob, getBlob, type ImageBlob, listBlobs, putBlob } from "./blobs";
+export { getImage, listBatches, visibleSites } from "./browse";
 export {
   type CreateDbOptions,
   createDb,
@@ -47,6 +48,16 @@ export {
   recordResults,
 } from "./record-results";
 export { listResults, type ResultItem, type ResultPage } from "./results-query";
+export {
+  listReviewedImages,
+  listReviewQueue,
+  type ReviewedImage,
+  type ReviewQueueItem,
+  type ReviewQueueQuery,
+} from "./review-queue";
+export { type ReviewOutcome, type ReviewWrite, type StoredReview, writeReview } from "./reviews";
 export { histogramBin } from "./rollup";
 export * from "./schema/index";
+export { siteIn, type TimeCursor } from "./scope";
+export { decodeEmbedding, nearestReviewed, type SimilarImage } from "./similar";
 export { getStats, type StatsBucket, type StatsQuery, type StatsResult, thresholdBins } from "./stats";

@@ -28,6 +28,8 @@ export interface ResultInput {
   endToEndMs?: number | null;
   errorCode?: string | null;
   errorMessage?: string | null;
+  /** The model's feature vector for an ok result, kept in result_embeddings (similar-image search). */
+  embedding?: Float32Array | null;
 }
 
 export interface RecordResultsOutcome {
@@ -80,15 +82,17 @@ export async function recordResults(db: DbOrTx, rows: readonly ResultInput[]): P
       end_to_end_ms: r.endToEndMs ?? null,
       error_code: r.errorCode ?? null,
       error_message: r.errorMessage ?? null,
+      embedding: r.status === "ok" && r.embedding ? embeddingBase64(r.embedding) : null,
+      dims: r.status === "ok" && r.embedding ? r.embedding.length : null,
     }));
     const inserted = await tx.execute<InsertedRow & Record<string, unknown>>(sql`
       with v as (
         select * from rows from (jsonb_to_recordset(${JSON.stringify(payload)}::jsonb) as (
           image_id uuid, status result_status, label text, confidence float8, top jsonb, needs_review boolean,
           review_reasons text[], novelty float8, model_version text, inference_ms float8, queue_ms float8,
-          end_to_end_ms float8, error_code text, error_message text)
+          end_to_end_ms float8, error_code text, error_message text, embedding text, dims int)
         ) with ordinality as v(image_id, status, label, confidence, top, needs_review, review_reasons, novelty,
-          model_version, inference_ms, queue_ms, end_to_end_ms, error_code, error_message, ord)
+          model_version, inference_ms, queue_ms, end_to_end_ms, error_code, error_message, embedding, dims, ord)
       ), ins as (
         insert into results (image_id, batch_id, status, label, confidence, top, needs_review, review_reasons,
           novelty, model_version, inference_ms, queue_ms, end_to_end_ms, error_code, error_message)
@@ -98,6 +102,12 @@ export async function recordResults(db: DbOrTx, rows: readonly ResultInput[]): P
         order by v.ord
         on conflict (image_id) do nothing
         returning image_id, batch_id, status, label, confidence, needs_review
+      ), emb as (
+        -- Only for rows this statement inserted: a replayed job must not overwrite (or orphan) anything.
+        insert into result_embeddings (image_id, dims, data)
+        select ins.image_id, v.dims, decode(v.embedding, 'base64')
+        from ins join v on v.image_id = ins.image_id
+        where v.embedding is not null
       )
       select ins.*, i.site, i.line, date_trunc('minute', i.captured_at) as bucket
       from ins join images i on i.id = ins.image_id`);
@@ -120,6 +130,13 @@ export async function recordResults(db: DbOrTx, rows: readonly ResultInput[]): P
   });
 }
 
+/** Little-endian float32 bytes, base64 so they travel inside the jsonb payload. */
+function embeddingBase64(v: Float32Array): string {
+  const bytes = Buffer.alloc(v.length * 4);
+  for (let i = 0; i < v.length; i++) bytes.writeFloatLE(v[i] as number, i * 4);
+  return bytes.toString("base64");
+}
+
 /** drizzle expands JS arrays into parameter lists, so uuid arrays travel as one Postgres array literal. */
 export function uuidArray(ids: readonly string[]): string {
   return `{${ids.join(",")}}`;
@@ -136,6 +153,9 @@ function validate(row: ResultInput): void {
     }
   } else if (row.status !== "failed") {
     throw new TypeError(`unknown result status ${String(row.status)} for image ${row.imageId}`);
+  }
+  if (row.embedding && !row.embedding.every(Number.isFinite)) {
+    throw new TypeError(`embedding of image ${row.imageId} has a value that is not a finite number`);
   }
   const review = row.review;
   if (review == null) return;

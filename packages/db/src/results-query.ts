@@ -17,6 +17,10 @@ export interface ResultItem {
   /** The model's k-NN distance to its training data; null without reference embeddings or result. */
   novelty: number | null;
   error: { code: string; message: string | null } | null;
+  /** A person's verdict, when there is one; `reviewer` is the typed name, else the API key's. */
+  review: { label: string; reviewer: string; reviewedAt: Date } | null;
+  /** The review's label when reviewed, else the model's; null unless the result is ok. */
+  effectiveLabel: string | null;
 }
 
 export interface ResultPage {
@@ -38,6 +42,10 @@ interface Row extends Record<string, unknown> {
   novelty: number | null;
   error_code: string | null;
   error_message: string | null;
+  review_label: string | null;
+  reviewer: string | null;
+  reviewer_name: string | null;
+  reviewed_at: Date | string | null;
 }
 
 /**
@@ -48,15 +56,17 @@ interface Row extends Record<string, unknown> {
 export async function listResults(
   db: DbOrTx,
   batchId: string,
-  options: { after?: number | null; limit: number; needsReview?: boolean | null },
+  options: { after?: number | null; limit: number; needsReview?: boolean | null; label?: string | null },
 ): Promise<ResultPage> {
   const after = options.after ?? -1;
   const res = await db.execute<Row>(sql`
     select i.id as image_id, i.index, i.filename, r.status, r.label, r.confidence, r.top, r.needs_review,
-      r.review_reasons, r.novelty, r.error_code, r.error_message
-    from images i left join results r on r.image_id = i.id
+      r.review_reasons, r.novelty, r.error_code, r.error_message, rv.label as review_label, rv.reviewer,
+      rv.reviewer_name, rv.reviewed_at
+    from images i left join results r on r.image_id = i.id left join reviews rv on rv.image_id = i.id
     where i.batch_id = ${batchId} and i.index > ${after}
       ${options.needsReview == null ? sql`` : sql`and r.needs_review = ${options.needsReview}`}
+      ${options.label == null ? sql`` : sql`and r.status = 'ok' and coalesce(rv.label, r.label) = ${options.label}`}
     order by i.index
     limit ${options.limit + 1}`);
   const rows = res.rows.slice(0, options.limit);
@@ -73,6 +83,15 @@ export async function listResults(
       reviewReasons: row.review_reasons ?? [],
       novelty: row.novelty,
       error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
+      review:
+        row.review_label !== null && row.reviewed_at !== null
+          ? {
+              label: row.review_label,
+              reviewer: row.reviewer_name ?? row.reviewer ?? "",
+              reviewedAt: new Date(row.reviewed_at),
+            }
+          : null,
+      effectiveLabel: row.status === "ok" ? (row.review_label ?? row.label) : null,
     }),
   );
   const last = rows.at(-1);

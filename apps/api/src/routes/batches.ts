@@ -1,12 +1,13 @@
-import { getBatch, listResults, REVIEW_REASONS } from "@garbage/db";
+import { getBatch, listBatches, listResults } from "@garbage/db";
 import { createRoute, z } from "@hono/zod-openapi";
+import { CursorQuery, decodeCursor, encodeCursor } from "../cursor";
 import { ApiError } from "../errors";
 import { principalOf, siteScope } from "../principal";
 import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
+import { BatchSchema, BatchStatus, ResultItem, toBatch, toResultItem } from "../schemas";
 import { submitBatch } from "../submit";
+import { plainText } from "../text";
 import type { RouteDeps } from "../types";
-
-const BatchStatus = z.enum(["queued", "processing", "completed", "completed_with_errors"]);
 
 const Warning = z
   .object({
@@ -26,41 +27,6 @@ const Accepted = z
       .openapi({ description: "Present when some filenames were stored other than sent" }),
   })
   .openapi("BatchAccepted");
-
-const BatchSchema = z
-  .object({
-    id: z.uuid(),
-    status: BatchStatus,
-    total: z.number().int(),
-    processed: z.number().int().openapi({ description: "Images with a result, ok or failed" }),
-    failed: z.number().int(),
-    createdAt: z.iso.datetime(),
-    completedAt: z.iso.datetime().nullable(),
-  })
-  .openapi("Batch");
-
-const Top = z.object({ label: z.string(), confidence: z.number() });
-const ResultItem = z
-  .object({
-    imageId: z.uuid(),
-    filename: z.string().nullable(),
-    status: z.enum(["queued", "ok", "failed"]),
-    label: z.string().nullable(),
-    confidence: z.number().nullable(),
-    top: z.array(Top),
-    needsReview: z.boolean().nullable().openapi({
-      description:
-        "The model asks for a person to check this label; false for failed results, null while queued",
-    }),
-    reviewReasons: z
-      .array(z.enum(REVIEW_REASONS))
-      .openapi({ description: "Why it needs review; empty otherwise" }),
-    novelty: z.number().nullable().openapi({
-      description: "k-NN cosine distance to the training data; null without reference embeddings or result",
-    }),
-    error: z.object({ code: z.string(), message: z.string().nullable() }).nullable(),
-  })
-  .openapi("ResultItem");
 
 const IdParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
 
@@ -150,6 +116,9 @@ const listResultsRoute = createRoute({
         .enum(["true", "false"])
         .optional()
         .openapi({ description: "Only recorded results with this needsReview (queued images never match)" }),
+      label: plainText()
+        .optional()
+        .openapi({ description: "Only ok results whose effective label (reviewed, else model) is this" }),
     }),
   },
   responses: {
@@ -163,9 +132,38 @@ const listResultsRoute = createRoute({
         },
       },
     },
-    400: errorResponse("Bad id, cursor, limit or needsReview"),
+    400: errorResponse("Bad id, cursor, limit, needsReview or label"),
     ...authResponses,
     404: errorResponse("No such batch, or it belongs to a site this API key cannot see"),
+  },
+});
+
+const listBatchesRoute = createRoute({
+  method: "get",
+  path: "/v1/batches",
+  summary: "Recent batches, newest first",
+  description: "Only batches of the API key's sites. Pass `nextCursor` back as `cursor`.",
+  security: BearerSecurity,
+  request: {
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(200).default(20),
+      cursor: CursorQuery,
+      site: plainText().optional(),
+    }),
+  },
+  responses: {
+    200: {
+      description: "A page of batches",
+      content: {
+        "application/json": {
+          schema: z
+            .object({ items: z.array(BatchSchema), nextCursor: z.string().nullable() })
+            .openapi("BatchPage"),
+        },
+      },
+    },
+    400: errorResponse("Bad limit or cursor"),
+    ...authResponses,
   },
 });
 
@@ -187,26 +185,27 @@ export function batchesRoutes(deps: RouteDeps) {
     }
   });
 
+  app.openapi(listBatchesRoute, async (c) => {
+    const q = c.req.valid("query");
+    // A site outside the key's scope simply lists nothing, as if it had no batches.
+    const page = await listBatches(deps.db, {
+      sites: siteScope(c),
+      site: q.site ?? null,
+      before: decodeCursor(q.cursor),
+      limit: q.limit,
+    });
+    return c.json({ items: page.items.map(toBatch), nextCursor: encodeCursor(page.next) }, 200);
+  });
+
   app.openapi(getBatchRoute, async (c) => {
     const batch = await getBatch(deps.db, c.req.valid("param").id, siteScope(c));
     if (!batch) throw new ApiError(404, "not_found", "no such batch");
-    return c.json(
-      {
-        id: batch.id,
-        status: batch.status,
-        total: batch.total,
-        processed: batch.processed,
-        failed: batch.failed,
-        createdAt: batch.createdAt.toISOString(),
-        completedAt: batch.completedAt?.toISOString() ?? null,
-      },
-      200,
-    );
+    return c.json(toBatch(batch), 200);
   });
 
   app.openapi(listResultsRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const { cursor, limit, needsReview } = c.req.valid("query");
+    const { cursor, limit, needsReview, label } = c.req.valid("query");
     // Scoped here: listResults trusts that the batch was visible.
     const batch = await getBatch(deps.db, id, siteScope(c));
     if (!batch) throw new ApiError(404, "not_found", "no such batch");
@@ -214,10 +213,11 @@ export function batchesRoutes(deps: RouteDeps) {
       after: cursor === undefined ? null : Number(cursor),
       limit,
       needsReview: needsReview === undefined ? null : needsReview === "true",
+      label: label ?? null,
     });
     return c.json(
       {
-        items: page.items.map(({ index: _index, ...item }) => item),
+        items: page.items.map(toResultItem),
         nextCursor: page.nextCursor === null ? null : String(page.nextCursor),
       },
       200,

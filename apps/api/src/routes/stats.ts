@@ -1,7 +1,8 @@
 import { getStats } from "@garbage/db";
 import { createRoute, z } from "@hono/zod-openapi";
+import { toCsv } from "../csv";
 import { ApiError } from "../errors";
-import { principalOf, statsScope } from "../principal";
+import { type Principal, principalOf, statsScope } from "../principal";
 import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
 import { plainText } from "../text";
 import type { RouteDeps } from "../types";
@@ -30,6 +31,15 @@ const Query = z.object({
 
 const reviewRate = (of: string) =>
   z.number().openapi({ description: `needsReview / ${of}; 0 when there is nothing to divide by` });
+const reviewed = z.number().int().openapi({ description: "ok results a person reviewed" });
+const changed = z
+  .number()
+  .int()
+  .openapi({ description: "Reviewed results whose label the person changed (counted under the new label)" });
+const changedRate = z
+  .number()
+  .nullable()
+  .openapi({ description: "changed / reviewed, an accuracy estimate; null when nothing was reviewed" });
 
 const Stats = z
   .object({
@@ -45,6 +55,9 @@ const Stats = z
       description: "ok results the model flagged for review (its own thresholds, independent of `threshold`)",
     }),
     reviewRate: reviewRate("classified"),
+    reviewed,
+    changed,
+    changedRate,
     classes: z.array(
       z.object({
         label: z.string(),
@@ -53,6 +66,8 @@ const Stats = z
         lowConfidence: z.number().int(),
         needsReview: z.number().int(),
         reviewRate: reviewRate("count"),
+        reviewed,
+        changed,
       }),
     ),
     series: z.array(
@@ -63,6 +78,9 @@ const Stats = z
         counts: z.record(z.string(), z.number().int()),
         needsReview: z.number().int(),
         reviewRate: reviewRate("(total - failed)"),
+        reviewed,
+        changed,
+        changedRate,
       }),
     ),
   })
@@ -73,7 +91,8 @@ const route = createRoute({
   path: "/v1/stats",
   summary: "Class composition over time",
   description:
-    "Counts come from the per-minute class_stats rollup keyed by each image's capture minute (UTC). " +
+    "Counts come from the per-minute class_stats rollup keyed by each image's capture minute (UTC), under " +
+    "each image's effective label: the reviewer's where a person reviewed it, else the model's. " +
     "Buckets are UTC; images without capturedAt use their upload time. A key limited to some sites " +
     "only ever counts those sites.",
   security: BearerSecurity,
@@ -86,40 +105,88 @@ const route = createRoute({
   },
 });
 
+const csvRoute = createRoute({
+  method: "get",
+  path: "/v1/stats.csv",
+  summary: "Class composition over time as CSV",
+  description:
+    "The same query as /v1/stats; one row per bucket and class: `bucket,class,count,share,needs_review," +
+    "reviewed,changed` (share of the bucket's classified images; failures are not a class).",
+  security: BearerSecurity,
+  request: { query: Query },
+  responses: {
+    200: {
+      description: "CSV, Content-Disposition: attachment",
+      content: { "text/csv": { schema: { type: "string" } } },
+    },
+    400: errorResponse("Bad window, bucket or threshold"),
+    ...authResponses,
+    403: errorResponse("`site` is not one of this API key's sites: code forbidden_site"),
+  },
+});
+
+async function readStats(deps: RouteDeps, principal: Principal, q: z.infer<typeof Query>) {
+  const scope = statsScope(principal, q.site);
+  const to = q.to ? new Date(q.to) : new Date();
+  const from = q.from ? new Date(q.from) : new Date(to.getTime() - BUCKET_MS.day);
+  if (from >= to) throw new ApiError(400, "validation_error", "from must be before to");
+  const buckets = Math.ceil((to.getTime() - from.getTime()) / BUCKET_MS[q.bucket]);
+  if (buckets > deps.config.maxStatsBuckets) {
+    throw new ApiError(
+      400,
+      "too_many_buckets",
+      `${buckets} ${q.bucket} buckets requested, at most ${deps.config.maxStatsBuckets}: use a coarser bucket`,
+    );
+  }
+  const stats = await getStats(deps.db, {
+    from,
+    to,
+    bucket: q.bucket,
+    ...scope,
+    line: q.line ?? null,
+    threshold: q.threshold ?? deps.config.lowConfidenceThreshold,
+  });
+  return { from, to, stats };
+}
+
 export function statsRoutes(deps: RouteDeps) {
   const app = createRouter();
   app.openapi(route, async (c) => {
     const q = c.req.valid("query");
-    const scope = statsScope(principalOf(c), q.site);
-    const to = q.to ? new Date(q.to) : new Date();
-    const from = q.from ? new Date(q.from) : new Date(to.getTime() - BUCKET_MS.day);
-    if (from >= to) throw new ApiError(400, "validation_error", "from must be before to");
-    const buckets = Math.ceil((to.getTime() - from.getTime()) / BUCKET_MS[q.bucket]);
-    if (buckets > deps.config.maxStatsBuckets) {
-      throw new ApiError(
-        400,
-        "too_many_buckets",
-        `${buckets} ${q.bucket} buckets requested, at most ${deps.config.maxStatsBuckets}: use a coarser bucket`,
-      );
-    }
-    const stats = await getStats(deps.db, {
-      from,
-      to,
-      bucket: q.bucket,
-      ...scope,
-      line: q.line ?? null,
-      threshold: q.threshold ?? deps.config.lowConfidenceThreshold,
-    });
+    const { from, to, stats } = await readStats(deps, principalOf(c), q);
+    const { cells: _cells, ...rest } = stats;
     return c.json(
       {
         from: from.toISOString(),
         to: to.toISOString(),
         bucket: q.bucket,
-        ...stats,
+        ...rest,
         series: stats.series.map((s) => ({ ...s, bucket: s.bucket.toISOString() })),
       },
       200,
     );
+  });
+
+  app.openapi(csvRoute, async (c) => {
+    const q = c.req.valid("query");
+    const { stats } = await readStats(deps, principalOf(c), q);
+    const classified = new Map(stats.series.map((s) => [s.bucket.getTime(), s.total - s.failed]));
+    const rows = stats.cells
+      .filter((cell) => cell.label !== "")
+      .map((cell) => [
+        cell.bucket.toISOString(),
+        cell.label,
+        cell.count,
+        cell.count / (classified.get(cell.bucket.getTime()) || 1),
+        cell.needsReview,
+        cell.reviewed,
+        cell.changed,
+      ]);
+    const body = toCsv(["bucket", "class", "count", "share", "needs_review", "reviewed", "changed"], rows);
+    return c.body(body, 200, {
+      "Content-Type": "text/csv; charset=utf-8",
+      "Content-Disposition": `attachment; filename="stats-${q.bucket}.csv"`,
+    });
   });
   return app;
 }

@@ -69,5 +69,7 @@ export const results = pgTable(
     ),
     // Batch deletion cascades through it; stats read class_stats, so no time index is paid for on every insert.
     index("results_batch_id_idx").on(t.batchId),
+    // The review queue reads only the flagged sliver of results.
+    index("results_needs_review_idx").on(t.imageId).where(sql`${t.needsReview}`),
   ],
 );
