@@ -57,7 +57,9 @@ const only = process.argv.slice(2);
 const selected = only.length ? apps.filter((a) => only.includes(a.name)) : apps;
 const web = only.length === 0 || only.includes("web");
 if (only.length && selected.length + (web ? 1 : 0) !== only.length) {
-  console.error(`unknown app in ${only.join(", ")}; known: ${[...apps.map((a) => a.name), "web"].join(", ")}`);
+  console.error(
+    `unknown app in ${only.join(", ")}; known: ${[...apps.map((a) => a.name), "web"].join(", ")}`,
+  );
   process.exit(2);
 }
 

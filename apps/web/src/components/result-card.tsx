@@ -37,28 +37,30 @@ export function ResultCard(props: {
   const { result } = props;
   return (
     <article class={`card result${result?.needsReview ? " needs-review" : ""}`} data-testid="result-card">
-      <div class="thumb">{props.image}</div>
-      <div class="body">
-        <h3 class="filename">{props.name}</h3>
-        {props.error ? (
-          <p class="error" role="alert">
-            {props.error}
-          </p>
-        ) : result ? (
-          <>
-            <p class="label">
-              <span class="class-name">{result.label}</span>{" "}
-              <span class="conf">{percent(result.confidence)}</span>
+      <div class="card-head">
+        <div class="thumb">{props.image}</div>
+        <div class="body">
+          <h3 class="filename">{props.name}</h3>
+          {props.error ? (
+            <p class="error" role="alert">
+              {props.error}
             </p>
-            {result.needsReview ? <ReviewWarning reasons={result.reasons} /> : null}
-            <Donut top={result.top} />
-          </>
-        ) : (
-          <p class="pending" aria-busy="true">
-            {props.pending ? "Classifying…" : "Waiting…"}
-          </p>
-        )}
+          ) : result ? (
+            <>
+              <p class="label">
+                <span class="class-name">{result.label}</span>{" "}
+                <span class="conf">{percent(result.confidence)}</span>
+              </p>
+              {result.needsReview ? <ReviewWarning reasons={result.reasons} /> : null}
+            </>
+          ) : (
+            <p class="pending" aria-busy="true">
+              {props.pending ? "Classifying…" : "Waiting…"}
+            </p>
+          )}
+        </div>
       </div>
+      {result && !props.error ? <Donut top={result.top} /> : null}
     </article>
   );
 }

@@ -83,10 +83,14 @@ export function ClassifyPage({ me }: { me: Me }) {
       setBatch(b);
       setEntries((es) => {
         const used = new Set<number>();
+        const names = new Set(page.items.map((r) => r.filename));
         const next = es.slice();
         for (const r of page.items) {
           if (r.status === "queued") continue;
-          const i = next.findIndex((e, j) => !used.has(j) && e.name === r.filename);
+          // By name; a name the API stored differently (see the 202's warnings) takes the next open card.
+          let i = next.findIndex((e, j) => !used.has(j) && e.name === r.filename);
+          if (i < 0)
+            i = next.findIndex((e, j) => !used.has(j) && !e.result && !e.error && !names.has(e.name));
           if (i < 0) continue;
           used.add(i);
           next[i] = { ...(next[i] as Entry), ...fromResult(r) };

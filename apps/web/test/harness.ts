@@ -1,0 +1,167 @@
+/**
+ * The whole service for browser tests: the built UI, the real API (createApp served over HTTP by
+ * @hono/node-server) with API keys, a real worker process, Postgres and Redis; images are TrashNet val photos
+ * with the shipped model when both are here, else colour images with the tiny review model.
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { createApp } from "@garbage/api";
+import { parseConfig } from "@garbage/api/config";
+import type { DbHandle } from "@garbage/db";
+import { loadClassifier } from "@garbage/inference";
+import { createQueue, createRedis } from "@garbage/queue";
+import { createStore } from "@garbage/storage";
+import { serve } from "@hono/node-server";
+import { Registry } from "prom-client";
+import sharp from "sharp";
+import { buildWeb } from "../../../scripts/build-web.mjs";
+import {
+  colourJpeg,
+  openTestDb,
+  REPO_ROOT,
+  realModelPresent,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+  TRASHNET_VAL,
+  writeReviewModel,
+} from "../../worker/test/helpers";
+import { type ServiceProcess, startWorkerProcess, stopProcess } from "../../worker/test/processes";
+
+export const CHROMIUM = "/usr/bin/chromium";
+
+export interface Upload {
+  name: string;
+  data: Buffer;
+}
+
+export interface Service {
+  url: string;
+  key: string;
+  site: string;
+  db: DbHandle;
+  real: boolean;
+  /** Images for a batch (several) and one for /v1/classify. */
+  images: Upload[];
+  single: Upload;
+  /** GET with the key, JSON. */
+  api<T>(p: string): Promise<T>;
+  close(): Promise<void>;
+}
+
+const REAL_MODEL_INT8 = path.join(REPO_ROOT, "models/garbage-resnet50-int8.onnx");
+
+/** One photo per class from TrashNet val, plus a blank grey frame (an empty belt: unlike any training photo). */
+async function trashnetImages(): Promise<Upload[]> {
+  const out: Upload[] = [];
+  for (const cls of (await readdir(TRASHNET_VAL)).sort()) {
+    const files = (await readdir(path.join(TRASHNET_VAL, cls))).filter((f) => f.endsWith(".jpg")).sort();
+    for (const f of files.slice(0, 1))
+      out.push({ name: f, data: await readFile(path.join(TRASHNET_VAL, cls, f)) });
+  }
+  const grey = await sharp({ create: { width: 320, height: 240, channels: 3, background: "#808080" } })
+    .jpeg()
+    .toBuffer();
+  out.push({ name: "empty belt <img src=x onerror=alert(1)>.jpg", data: grey });
+  return out;
+}
+
+/** Red and green are familiar and confident, blue is unfamiliar, grey is low confidence (tiny review model). */
+async function colourImages(): Promise<Upload[]> {
+  const shades = ["red", "green", "red", "blue", "grey", "green"] as const;
+  return Promise.all(
+    shades.map(async (s, i) => ({
+      name: `${i}-${s} <img src=x onerror=alert(1)>.jpg`,
+      data: await colourJpeg(s, 96, 72, i),
+    })),
+  );
+}
+
+export async function startService(): Promise<Service> {
+  const dir = await mkdtemp(path.join(tmpdir(), "web-ui-test-"));
+  const webDir = path.join(dir, "web");
+  await buildWeb({ outdir: webDir });
+  const real = realModelPresent() && existsSync(REAL_MODEL_INT8) && existsSync(TRASHNET_VAL);
+  if (!real)
+    console.warn(
+      "browser test: TrashNet val or the shipped model is absent; using generated images and the tiny model",
+    );
+  const model = real ? REAL_MODEL_INT8 : await writeReviewModel(path.join(dir, "model"));
+  const images = real ? await trashnetImages() : await colourImages();
+  const single = images[0] as Upload;
+
+  const db = await openTestDb();
+  const storageUrl = pathToFileURL(path.join(dir, "store")).href;
+  const store = createStore(storageUrl);
+  const redis = createRedis(TEST_REDIS_URL, { forWorker: false });
+  const queueName = `web-ui-${randomUUID()}`;
+  const queue = createQueue(redis, queueName);
+  const key = `ui-test-${randomUUID()}`;
+  const site = `ui-site-${randomUUID().slice(0, 8)}`;
+  const classifier = await loadClassifier({ model, threads: 1 });
+  const config = {
+    ...parseConfig({ DATABASE_URL: TEST_DATABASE_URL, REQUIRE_MODEL: "false" }),
+    apiKeys: [{ key, sites: [site] }],
+    webDir,
+  };
+  const app = createApp({
+    db: db.db,
+    store,
+    queue,
+    redis,
+    config,
+    classifier,
+    model: classifier.manifest,
+    registry: new Registry(),
+    logger: { info: () => {}, error: (msg, err) => console.error(msg, err) },
+  });
+  const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+  await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  let worker: ServiceProcess | undefined;
+  try {
+    worker = await startWorkerProcess("ui-worker", {
+      DATABASE_URL: TEST_DATABASE_URL,
+      REDIS_URL: TEST_REDIS_URL,
+      STORAGE_URL: storageUrl,
+      QUEUE_NAME: queueName,
+      MODEL_PATH: model,
+      WORKER_THREADS: "1",
+      METRICS_PORT: "0",
+      METRICS_HOST: "127.0.0.1",
+      SWEEP_INTERVAL_MS: "0",
+    });
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  return {
+    url,
+    key,
+    site,
+    db,
+    real,
+    images,
+    single,
+    async api<T>(p: string) {
+      const res = await fetch(`${url}${p}`, { headers: { Authorization: `Bearer ${key}` } });
+      if (!res.ok) throw new Error(`GET ${p}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as T;
+    },
+    async close() {
+      if (worker) await stopProcess(worker, "SIGTERM", 10_000);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await queue.obliterate({ force: true }).catch(() => {});
+      await queue.close().catch(() => {});
+      redis.disconnect();
+      await classifier.close();
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
