@@ -7,10 +7,13 @@ import { createApiMetrics } from "./metrics";
 import { rateLimit } from "./rate-limit";
 import { batchesRoutes } from "./routes/batches";
 import { classifyRoutes } from "./routes/classify";
+import { downloadRoutes } from "./routes/downloads";
 import { healthRoutes } from "./routes/health";
 import { imagesRoutes } from "./routes/images";
 import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
+import { modelRoutes } from "./routes/model";
+import { reviewRoutes } from "./routes/review";
 import { statsRoutes } from "./routes/stats";
 import { webRoutes } from "./routes/web";
 import type { AppDeps, AppEnv, Logger, RouteDeps } from "./types";
@@ -50,10 +53,13 @@ export function createApp(deps: AppDeps) {
   app.route("/", healthRoutes(routeDeps));
   app.route("/", metricsRoutes(routeDeps));
   app.route("/", batchesRoutes(routeDeps));
+  app.route("/", downloadRoutes(routeDeps));
   app.route("/", classifyRoutes(routeDeps));
   app.route("/", statsRoutes(routeDeps));
   app.route("/", meRoutes(routeDeps));
   app.route("/", imagesRoutes(routeDeps));
+  app.route("/", reviewRoutes(routeDeps));
+  app.route("/", modelRoutes(routeDeps));
   app.route("/", webRoutes(deps.config.webDir));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });

@@ -87,3 +87,28 @@ export const ok = (imageId: string, label: string, confidence: number, needsRevi
   top: [{ label, confidence }],
   review: { needsReview, lowConfidence: needsReview, unfamiliar: false, distance: null },
 });
+
+/**
+ * The rollup (what /v1/stats reads) and a fresh count over results and reviews for one site, both as
+ * {label: [count, needsReview, reviewed, changed]}: they must always agree.
+ */
+export async function rollupAndRecount(h: Harness, site: string) {
+  type Row = { label: string; c: string; n: string; r: string; x: string };
+  const rollup = await h.db.pool.query<Row>(
+    `select label, sum(count) as c, sum(review_count) as n, sum(reviewed_count) as r, sum(changed_count) as x
+     from class_stats where site = $1 and label <> '' group by label having sum(count) <> 0`,
+    [site],
+  );
+  const fresh = await h.db.pool.query<Row>(
+    `select coalesce(rv.label, r.label) as label, count(*) as c, count(*) filter (where r.needs_review) as n,
+       count(rv.image_id) as r, count(*) filter (where rv.changed) as x
+     from results r join images i on i.id = r.image_id left join reviews rv on rv.image_id = r.image_id
+     where i.site = $1 and r.status = 'ok' group by 1`,
+    [site],
+  );
+  const shape = (rows: Row[]) =>
+    Object.fromEntries(
+      rows.map((row) => [row.label, [row.c, row.n, row.r, row.x].map(Number)] as const).sort(),
+    );
+  return { rollup: shape(rollup.rows), fresh: shape(fresh.rows) };
+}

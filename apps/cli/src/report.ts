@@ -68,8 +68,22 @@ export async function writeReport(dir: string, input: ReportInput): Promise<void
     .filter((p) => p.label !== p.truth)
     .sort((a, b) => b.confidence - a.confidence);
   const cards: string[] = [];
+  const misclassified: {
+    file: string;
+    truth: string;
+    predicted: string;
+    confidence: number;
+    thumbnail: string;
+  }[] = [];
   for (const [i, p] of wrong.entries()) {
     const thumb = `thumbs/${i}.jpg`;
+    misclassified.push({
+      file: path.basename(p.file),
+      truth: p.truth,
+      predicted: p.label,
+      confidence: p.confidence,
+      thumbnail: thumb,
+    });
     await sharp(p.file)
       .rotate()
       .resize(192, 192, { fit: "inside" })
@@ -80,6 +94,8 @@ export async function writeReport(dir: string, input: ReportInput): Promise<void
       `<figure><img src="${thumb}" alt=""><figcaption><b>${esc(p.truth)}</b> &rarr; ${esc(p.label)}${p.needsReview ? " <mark>needs review</mark>" : ""}<ol>${top}</ol><small>${esc(path.basename(p.file))}</small></figcaption></figure>`,
     );
   }
+  // What the web UI's Model page reads (the API serves this folder as EVAL_REPORT_DIR).
+  await writeFile(path.join(dir, "misclassified.json"), `${JSON.stringify(misclassified, null, 2)}\n`);
   await writeFile(path.join(dir, "index.html"), page(metrics, cards));
 }
 

@@ -120,6 +120,17 @@ describe("garbage CLI", () => {
     }
     const html = await readFile(path.join(dir, "report", "index.html"), "utf8");
     expect(html).toMatch(/<b>red<\/b> &rarr; blue/);
+    // The API's GET /v1/model reads this list (apps/api/src/eval-report.ts).
+    const wrong = JSON.parse(await readFile(path.join(dir, "report", "misclassified.json"), "utf8"));
+    expect(wrong).toEqual([
+      {
+        file: expect.stringMatching(/\.png$/),
+        truth: "red",
+        predicted: "blue",
+        confidence: expect.any(Number),
+        thumbnail: "thumbs/0.jpg",
+      },
+    ]);
   });
 
   it("rejects bad usage with exit code 2 and a message", async () => {
