@@ -124,10 +124,11 @@ export interface ModelInfo {
   version: string;
   classes: string[];
   review: Record<string, unknown> | null;
-  metrics: Record<string, unknown> | null;
+  metrics: Metrics[];
+  embedding?: boolean;
   report: null | {
     generatedAt: string;
-    metrics: Record<string, unknown> | null;
+    metrics: Metrics;
     confusion: { labels: string[]; matrix: number[][] };
     misclassified: {
       file: string;
@@ -137,4 +138,17 @@ export interface ModelInfo {
       thumbnail: string;
     }[];
   };
+}
+
+/** One evaluation's metrics (manifest or report); only the fields the UI shows are typed. */
+export interface Metrics {
+  dataset?: string;
+  n?: number;
+  accuracy?: number;
+  macroF1?: number;
+  ece?: number;
+  classes?: string[];
+  confusion?: number[][];
+  review?: { flaggedRate?: number; confidentAccuracy?: number };
+  [key: string]: unknown;
 }

@@ -180,6 +180,16 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
     await nav("Model");
     await page.getByTestId("model-facts").waitFor();
     expect(await page.getByTestId("model-facts").textContent()).toContain(me.classes.join(", "));
+    // The eval report the harness wrote with the CLI: its confusion matrix and the misfiled photo.
+    const report = (
+      await svc.api<{ report: { confusion: { matrix: number[][] }; misclassified: unknown[] } }>("/v1/model")
+    ).report;
+    const cells = report.confusion.matrix.flat();
+    expect(await page.getByTestId("confusion").locator("td").allTextContents()).toEqual(cells.map(String));
+    expect(report.misclassified.length).toBeGreaterThan(0);
+    await expect
+      .poll(() => page.locator(".misclassified img[src^='blob:']").count())
+      .toBe(report.misclassified.length);
     await shot("model");
 
     await page.goto(`${svc.url}/docs`);

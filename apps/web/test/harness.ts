@@ -3,13 +3,16 @@
  * @hono/node-server) with API keys, a real worker process, Postgres and Redis; images are TrashNet val photos
  * with the shipped model when both are here, else colour images with the tiny review model.
  */
+
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { createApp } from "@garbage/api";
 import { parseConfig } from "@garbage/api/config";
 import type { DbHandle } from "@garbage/db";
@@ -33,10 +36,13 @@ import {
 import { type ServiceProcess, startWorkerProcess, stopProcess } from "../../worker/test/processes";
 
 export const CHROMIUM = "/usr/bin/chromium";
+const run = promisify(execFile);
 
 export interface Upload {
   name: string;
   data: Buffer;
+  /** The class folder it came from, when known. */
+  truth?: string;
 }
 
 export interface Service {
@@ -61,7 +67,7 @@ async function trashnetImages(): Promise<Upload[]> {
   for (const cls of (await readdir(TRASHNET_VAL)).sort()) {
     const files = (await readdir(path.join(TRASHNET_VAL, cls))).filter((f) => f.endsWith(".jpg")).sort();
     for (const f of files.slice(0, 1))
-      out.push({ name: f, data: await readFile(path.join(TRASHNET_VAL, cls, f)) });
+      out.push({ name: f, truth: cls, data: await readFile(path.join(TRASHNET_VAL, cls, f)) });
   }
   const grey = await sharp({ create: { width: 320, height: 240, channels: 3, background: "#808080" } })
     .jpeg()
@@ -73,12 +79,36 @@ async function trashnetImages(): Promise<Upload[]> {
 /** Red and green are familiar and confident, blue is unfamiliar, grey is low confidence (tiny review model). */
 async function colourImages(): Promise<Upload[]> {
   const shades = ["red", "green", "red", "blue", "grey", "green"] as const;
+  const truth = { red: "reddish", green: "greenish", blue: "bluish", grey: undefined };
   return Promise.all(
     shades.map(async (s, i) => ({
       name: `${i}-${s} <img src=x onerror=alert(1)>.jpg`,
+      truth: truth[s],
       data: await colourJpeg(s, 96, 72, i),
     })),
   );
+}
+
+/**
+ * `garbage eval --report` (the CLI, as a person runs it) on the uploads filed by class, plus one photo filed
+ * under a class it is not, so the report has a misclassified image to show.
+ */
+async function writeEvalReport(dir: string, model: string, images: Upload[]): Promise<string> {
+  const data = path.join(dir, "eval-data");
+  const known = images.filter((i) => i.truth);
+  for (const [i, img] of known.entries()) {
+    await mkdir(path.join(data, img.truth as string), { recursive: true });
+    await writeFile(path.join(data, img.truth as string, `${i}.jpg`), img.data);
+  }
+  const [first, second] = known;
+  if (first && second && first.truth !== second.truth) {
+    await writeFile(path.join(data, second.truth as string, "misfiled.jpg"), first.data);
+  }
+  const report = path.join(dir, "reports", "eval-1");
+  const cli = path.join(REPO_ROOT, "apps/cli/src/main.ts");
+  const args = ["eval", "--data", data, "--report", report, "--model", model, "--threads", "1", "--quiet"];
+  await run(process.execPath, ["--import", "tsx", cli, ...args], { cwd: REPO_ROOT });
+  return path.dirname(report);
 }
 
 export async function startService(): Promise<Service> {
@@ -93,6 +123,7 @@ export async function startService(): Promise<Service> {
   const model = real ? REAL_MODEL_INT8 : await writeReviewModel(path.join(dir, "model"));
   const images = real ? await trashnetImages() : await colourImages();
   const single = images[0] as Upload;
+  const evalReportDir = await writeEvalReport(dir, model, images);
 
   const db = await openTestDb();
   const storageUrl = pathToFileURL(path.join(dir, "store")).href;
@@ -107,6 +138,7 @@ export async function startService(): Promise<Service> {
     ...parseConfig({ DATABASE_URL: TEST_DATABASE_URL, REQUIRE_MODEL: "false" }),
     apiKeys: [{ key, sites: [site] }],
     webDir,
+    evalReportDir,
   };
   const app = createApp({
     db: db.db,

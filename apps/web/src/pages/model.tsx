@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { download, getJson, percent, query } from "../api";
 import { AuthImage, ErrorBox, Field, when } from "../components/common";
-import type { Me, ModelInfo } from "../types";
+import type { Me, Metrics, ModelInfo } from "../types";
 
 const show = (v: unknown): string =>
   typeof v === "number"
@@ -12,14 +12,15 @@ const show = (v: unknown): string =>
       ? v
       : JSON.stringify(v);
 
-/** A manifest or report section as a two-column table; nested objects stay JSON. */
+/** The review section of the manifest as a two-column table (the reference file's details stay out). */
 function KeyValues({ data, caption }: { data: Record<string, unknown> | null | undefined; caption: string }) {
-  if (!data || Object.keys(data).length === 0) return null;
+  const rows = Object.entries(data ?? {}).filter(([, v]) => typeof v !== "object");
+  if (rows.length === 0) return null;
   return (
     <table class="kv">
       <caption>{caption}</caption>
       <tbody>
-        {Object.entries(data).map(([k, v]) => (
+        {rows.map(([k, v]) => (
           <tr key={k}>
             <th scope="row">{k}</th>
             <td>{show(v)}</td>
@@ -30,12 +31,48 @@ function KeyValues({ data, caption }: { data: Record<string, unknown> | null | u
   );
 }
 
-function Confusion({ labels, matrix }: { labels: string[]; matrix: number[][] }) {
+/** One row per evaluation: the headline numbers. */
+function MetricsTable({ rows, caption }: { rows: Metrics[]; caption: string }) {
+  if (rows.length === 0) return null;
+  return (
+    <div class="table-wrap">
+      <table data-testid="metrics">
+        <caption>{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Data set</th>
+            <th scope="col">Images</th>
+            <th scope="col">Accuracy</th>
+            <th scope="col">Macro F1</th>
+            <th scope="col">ECE</th>
+            <th scope="col">Flagged for review</th>
+            <th scope="col">Accuracy when not flagged</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((m, i) => (
+            <tr key={`${m.dataset}-${i}`}>
+              <th scope="row">{m.dataset ?? "–"}</th>
+              <td>{m.n ?? "–"}</td>
+              <td>{percent(m.accuracy)}</td>
+              <td>{m.macroF1?.toFixed(3) ?? "–"}</td>
+              <td>{m.ece?.toFixed(3) ?? "–"}</td>
+              <td>{percent(m.review?.flaggedRate)}</td>
+              <td>{percent(m.review?.confidentAccuracy)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function Confusion({ labels, matrix, caption }: { labels: string[]; matrix: number[][]; caption: string }) {
   const max = Math.max(1, ...matrix.flat());
   return (
     <div class="table-wrap">
       <table class="confusion" data-testid="confusion">
-        <caption>Confusion matrix (rows: true class, columns: predicted)</caption>
+        <caption>{caption} (rows: true class, columns: predicted)</caption>
         <thead>
           <tr>
             <th scope="col">true \ predicted</th>
@@ -77,6 +114,7 @@ export function ModelPage({ me }: { me: Me }) {
     getJson<ModelInfo>("/v1/model").then(setModel).catch(setError);
   }, []);
   const report = model?.report;
+  const first = model?.metrics[0];
   return (
     <section>
       <h1>Model</h1>
@@ -91,16 +129,20 @@ export function ModelPage({ me }: { me: Me }) {
             <dt>Classes</dt>
             <dd>{model.classes.join(", ")}</dd>
           </dl>
-          <KeyValues data={model.metrics} caption="Metrics (manifest)" />
+          <MetricsTable rows={model.metrics} caption="Evaluations recorded in the manifest" />
           <KeyValues data={model.review} caption="Review thresholds (manifest)" />
           <h2>Latest evaluation report</h2>
           {report ? (
             <>
               <p>Generated {when(report.generatedAt)}</p>
-              <KeyValues data={report.metrics} caption="Report metrics" />
-              <Confusion labels={report.confusion.labels} matrix={report.confusion.matrix} />
+              <MetricsTable rows={[report.metrics]} caption="Report metrics" />
+              <Confusion
+                labels={report.confusion.labels}
+                matrix={report.confusion.matrix}
+                caption="Confusion matrix of the report"
+              />
               <h3>Misclassified ({report.misclassified.length})</h3>
-              <div class="gallery">
+              <div class="gallery misclassified">
                 {report.misclassified.map((m) => (
                   <figure class="tile" key={m.file}>
                     <AuthImage
@@ -119,10 +161,19 @@ export function ModelPage({ me }: { me: Me }) {
               </div>
             </>
           ) : (
-            <p class="hint">
-              No report yet: run <code>npm run -s garbage -- eval --report &lt;dir&gt;</code> and point the
-              API's EVAL_REPORT_DIR at it.
-            </p>
+            <>
+              {first?.confusion && first.classes ? (
+                <Confusion
+                  labels={first.classes}
+                  matrix={first.confusion}
+                  caption={`Confusion matrix from the manifest (${first.dataset ?? "first evaluation"})`}
+                />
+              ) : null}
+              <p class="hint">
+                No report yet: run <code>npm run -s garbage -- eval --report &lt;dir&gt;</code> and point the
+                API's EVAL_REPORT_DIR at it.
+              </p>
+            </>
           )}
         </>
       ) : null}
