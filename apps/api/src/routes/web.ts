@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { serveStatic } from "@hono/node-server/serve-static";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { ApiError } from "../errors";
 import type { AppEnv } from "../types";
 
@@ -47,21 +47,20 @@ export function webRoutes(webDir: string | null | undefined) {
     c.header("X-Content-Type-Options", "nosniff");
   });
   app.use("/assets/*", serveStatic({ root: webDir, precompressed: true }));
-  const page = (file: string, csp: string | null) =>
-    serveStatic<AppEnv>({
-      root: webDir,
-      path: file,
-      precompressed: true,
-      onFound: (_p, c) => {
-        c.header("Cache-Control", "no-cache");
-        c.header("X-Content-Type-Options", "nosniff");
-        c.header("Referrer-Policy", "no-referrer");
-        if (csp) c.header("Content-Security-Policy", csp);
-        else c.header("X-Frame-Options", "DENY");
-      },
-    });
-  app.get("/", page("index.html", UI_CSP));
+  const headers =
+    (csp: string | null): MiddlewareHandler<AppEnv> =>
+    async (c, next) => {
+      await next();
+      if (c.res.status !== 200) return;
+      c.header("Cache-Control", "no-cache");
+      c.header("X-Content-Type-Options", "nosniff");
+      c.header("Referrer-Policy", "no-referrer");
+      if (csp) c.header("Content-Security-Policy", csp);
+      else c.header("X-Frame-Options", "DENY");
+    };
+  const page = (file: string) => serveStatic<AppEnv>({ root: webDir, path: file, precompressed: true });
+  app.get("/", headers(UI_CSP), page("index.html"));
   // Scalar's bundle needs inline styles and evaluates code it builds; it gets no CSP beyond framing.
-  app.get("/docs", page("docs.html", null));
+  app.get("/docs", headers(null), page("docs.html"));
   return app;
 }
