@@ -8,12 +8,14 @@ import { rateLimit } from "./rate-limit";
 import { batchesRoutes } from "./routes/batches";
 import { classifyRoutes } from "./routes/classify";
 import { downloadRoutes } from "./routes/downloads";
+import { exportRoutes } from "./routes/export";
 import { healthRoutes } from "./routes/health";
 import { imagesRoutes } from "./routes/images";
 import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
 import { modelRoutes } from "./routes/model";
 import { reviewRoutes } from "./routes/review";
+import { similarRoutes } from "./routes/similar";
 import { statsRoutes } from "./routes/stats";
 import { webRoutes } from "./routes/web";
 import type { AppDeps, AppEnv, Logger, RouteDeps } from "./types";
@@ -59,7 +61,9 @@ export function createApp(deps: AppDeps) {
   app.route("/", meRoutes(routeDeps));
   app.route("/", imagesRoutes(routeDeps));
   app.route("/", reviewRoutes(routeDeps));
+  app.route("/", exportRoutes(routeDeps));
   app.route("/", modelRoutes(routeDeps));
+  app.route("/", similarRoutes(routeDeps));
   app.route("/", webRoutes(deps.config.webDir));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });

@@ -1,15 +1,19 @@
 import { classifyCommand, classifyHelp } from "./classify.js";
 import { evalCommand, evalHelp } from "./eval.js";
+import { exportReviewedCommand, exportReviewedHelp } from "./export-reviewed.js";
 import { keysCommand, keysHelp } from "./keys.js";
 import { UsageError } from "./options.js";
 
-const help = `garbage: classify photos of waste with the shipped ResNet50 model, and manage the API's keys
+const help = `garbage: classify photos of waste with the shipped ResNet50 model, manage the API's keys, and export
+reviewed images as training data
 
 ${classifyHelp}
 
 ${evalHelp}
 
-${keysHelp}`;
+${keysHelp}
+
+${exportReviewedHelp}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -20,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
       return evalCommand(rest);
     case "keys":
       return keysCommand(rest);
+    case "export-reviewed":
+      return exportReviewedCommand(rest);
     case undefined:
     case "help":
     case "--help":

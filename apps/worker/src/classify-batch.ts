@@ -78,6 +78,7 @@ export function createBatchRunner(deps: BatchRunnerDeps): (items: BatchItem[]) =
         confidence: outcome.confidence,
         top: outcome.top,
         review: outcome.review,
+        embedding: outcome.embedding,
         inferenceMs: classified.inferenceMs,
         ...timing,
       };

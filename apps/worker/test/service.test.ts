@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { createBatch, type DbHandle, getBatch, results } from "@garbage/db";
+import { createBatch, type DbHandle, decodeEmbedding, getBatch, results } from "@garbage/db";
 import { InferenceThread, loadClassifier } from "@garbage/inference";
 import { type ClassifyQueue, createQueue, createRedis, enqueueBatch } from "@garbage/queue";
 import { createStore, type ImageStore } from "@garbage/storage";
@@ -279,6 +279,43 @@ describe("worker service (real Redis, Postgres, tiny model)", () => {
     expect(red?.novelty).toBeLessThan(0.5);
     expect(blue?.novelty).toBeGreaterThan(1);
     expect(await reviewCountBySite(site)).toBe(3);
+  });
+
+  it("stores the embedding the model computed for each ok result, and none for a model without one", async () => {
+    const embeddingsOf = async (batchId: string) => {
+      const rows = await handle.db.execute<{ image_id: string; dims: number; data: Buffer }>(sql`
+        select e.image_id, e.dims, e.data from result_embeddings e join results r on r.image_id = e.image_id
+        where r.batch_id = ${batchId}`);
+      return new Map(rows.rows.map((r) => [r.image_id, { dims: r.dims, vector: decodeEmbedding(r.data) }]));
+    };
+    await start({ MODEL_PATH: reviewModel });
+    const { batchId, images } = await submit(["red", "blue", "grey", "corrupt"]);
+    await finished(batchId);
+    const clf = await loadClassifier({ model: reviewModel, threads: 1 });
+    const expected = await clf.classify(
+      await Promise.all(images.slice(0, 3).map((img) => store.get(img.storageKey))),
+    );
+    await clf.close();
+    const stored = await embeddingsOf(batchId);
+    expect(stored.size).toBe(3);
+    expect(stored.has(images[3]?.id as string)).toBe(false);
+    images.slice(0, 3).forEach((img, i) => {
+      const e = expected[i];
+      if (!e?.ok || !e.embedding) throw new Error("the direct classifier gave no embedding");
+      const row = stored.get(img.id);
+      expect(row?.dims).toBe(e.embedding.length);
+      expect(Array.from(row?.vector ?? [])).toEqual(Array.from(e.embedding).map((x) => expect.closeTo(x, 5)));
+    });
+    // A second worker on a fresh queue: clean up the first one's as afterEach would.
+    await worker?.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+
+    await start({ MODEL_PATH: model });
+    const plain = await submit(["red", "green"]);
+    await finished(plain.batchId);
+    expect((await resultsOf(plain.batchId)).every((r) => r.status === "ok")).toBe(true);
+    expect((await embeddingsOf(plain.batchId)).size).toBe(0);
   });
 
   it("recording a model batch twice (two workers racing on one job) writes it once", async () => {

@@ -34,6 +34,11 @@ export interface Prediction {
   /** A person should check this one: low calibrated confidence, or unlike the training data. */
   needsReview: boolean;
   review: ReviewFlags;
+  /**
+   * The model's pooled features for the image (the original view under TTA), a copy the caller may keep or
+   * transfer; null when the manifest names no embedding output.
+   */
+  embedding: Float32Array | null;
 }
 
 export interface Failure {
@@ -140,8 +145,11 @@ class OnnxClassifier implements Classifier {
     const size = tensorSize(spec);
     const probs: number[][] = [];
     const distances: (number | null)[] = [];
+    const embeddings: (Float32Array | null)[] = [];
     const outputs = [this.manifest.output.name];
-    if (this.novelty && this.manifest.output.embedding) outputs.push(this.manifest.output.embedding);
+    // Fetched whenever the model has it (it is computed on the way to the logits anyway); a model without one
+    // runs exactly as before.
+    if (this.manifest.output.embedding) outputs.push(this.manifest.output.embedding);
     for (let start = 0; start < views.length; start += this.maxBatch) {
       const chunk = views.slice(start, start + this.maxBatch);
       const batch = new Float32Array(chunk.length * size);
@@ -163,11 +171,10 @@ class OnnxClassifier implements Classifier {
         );
         // With TTA only the original (even) view's distance is read below; skip the mirror's k-NN search.
         const mirror = this.opts.tta === true && (start + i) % 2 === 1;
-        distances.push(
-          embedding && this.novelty && !mirror
-            ? this.novelty.distance(embedding.data.subarray(i * embedding.width, (i + 1) * embedding.width))
-            : null,
-        );
+        const features =
+          embedding && !mirror ? embedding.data.slice(i * embedding.width, (i + 1) * embedding.width) : null;
+        embeddings.push(features);
+        distances.push(features && this.novelty ? this.novelty.distance(features) : null);
       }
     }
     const k = opts.topK ?? 3;
@@ -178,6 +185,7 @@ class OnnxClassifier implements Classifier {
         : (probs[i] as number[]);
       // With TTA the original view's distance decides: the mirror is no less familiar.
       const distance = distances[this.opts.tta ? 2 * i : i] ?? null;
+      const embedding = embeddings[this.opts.tta ? 2 * i : i] ?? null;
       const top = topK(p, this.classes, k);
       const best = top[0] as Scored;
       const review = reviewFlags(best.confidence, distance, reviewSpec);
@@ -189,6 +197,7 @@ class OnnxClassifier implements Classifier {
         probabilities: p,
         needsReview: review.needsReview,
         review,
+        embedding,
       };
     });
   }

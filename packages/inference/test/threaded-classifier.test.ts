@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { writeTinyModel } from "@garbage/onnx";
+import { writeTinyModel, writeTinyReviewModel } from "@garbage/onnx";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QueueFullError, ThreadedClassifier } from "../src/index.js";
+import { loadClassifier, QueueFullError, ThreadedClassifier } from "../src/index.js";
 
 const classes = ["reddish", "greenish", "bluish"];
 let dir: string;
@@ -82,6 +82,47 @@ describe("ThreadedClassifier", () => {
       expect(clf.pending).toBe(0);
     } finally {
       await clf.close();
+    }
+  });
+
+  it("carries the model's embedding through the thread, and null for a model without one", async () => {
+    const withEmbedding = await writeTinyReviewModel(dir, {
+      name: "review",
+      classes,
+      size: 8,
+      seed: 7,
+      manifest: { version: "t" },
+      references: [[1, 0, 0]],
+      maxDistance: 0.5,
+    });
+    const img = await image(250, 0, 0);
+    const direct = await loadClassifier({ model: withEmbedding, threads: 1 });
+    const [expected] = await direct.classify([img]);
+    await direct.close();
+    if (!expected?.ok) throw new Error("the direct classifier failed");
+    expect(expected.embedding).toBeInstanceOf(Float32Array);
+    expect(expected.embedding).toHaveLength(classes.length);
+
+    for (const [file, want] of [
+      [withEmbedding, expected.embedding],
+      [model, null],
+    ] as const) {
+      const clf = await ThreadedClassifier.start({
+        model: file,
+        provider: "cpu",
+        threads: 1,
+        maxBatch: 2,
+        maxQueue: 4,
+      });
+      try {
+        const [a, b] = await clf.classify([img, img]);
+        for (const o of [a, b]) {
+          if (!o?.ok) throw new Error("classification failed");
+          expect(o.embedding).toEqual(want);
+        }
+      } finally {
+        await clf.close();
+      }
     }
   });
 });

@@ -4,6 +4,13 @@ import { FileStore } from "./file-store";
 import { PgStore } from "./pg-store";
 import type { ImageStore } from "./store";
 
+export {
+  classFolder,
+  type ExportEntry,
+  type ExportOptions,
+  extensionOf,
+  reviewedEntries,
+} from "./export-reviewed";
 export { FileStore } from "./file-store";
 export { PgStore } from "./pg-store";
 export {

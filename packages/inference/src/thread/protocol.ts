@@ -25,10 +25,11 @@ export interface ModelInfo {
 
 /**
  * A Prediction without the full probability vector, which nobody downstream stores; the review flags
- * (lowConfidence, unfamiliar, distance) travel whole because recordResults keeps them.
+ * (lowConfidence, unfamiliar, distance) travel whole because recordResults keeps them, and so does the
+ * embedding (transferred, not copied), which the worker stores for similar-image search.
  */
 export type ThreadOutcome =
-  | ({ ok: true } & Pick<Prediction, "label" | "confidence" | "top" | "needsReview" | "review">)
+  | ({ ok: true } & Pick<Prediction, "label" | "confidence" | "top" | "needsReview" | "review" | "embedding">)
   | { ok: false; error: { code: ImageErrorCode; message: string } };
 
 export interface ClassifyRequest {

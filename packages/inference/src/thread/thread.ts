@@ -24,7 +24,7 @@ const opts = workerData as InferenceThreadOptions;
 sharp.cache(false);
 sharp.concurrency(Math.max(1, opts.threads));
 
-const send = (msg: ThreadMessage) => port.postMessage(msg);
+const send = (msg: ThreadMessage, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
 
 // Runs are serialised: onnxruntime's intra-op pool is sized for one run at a time. Decoding of the next
 // request is not, so it overlaps the current run (sharp works on libuv threads).
@@ -53,10 +53,13 @@ async function handle(clf: Classifier, req: ClassifyRequest): Promise<void> {
             top: r.top,
             needsReview: r.needsReview,
             review: r.review,
+            embedding: r.embedding,
           }
         : r,
   );
-  send({ type: "result", id: req.id, outcomes, decodeMs, inferenceMs, modelBatchSize });
+  // Each embedding is its own copy (classifier.ts slices it), so its buffer can move instead of being cloned.
+  const transfer = outcomes.flatMap((o) => (o.ok && o.embedding ? [o.embedding.buffer as ArrayBuffer] : []));
+  send({ type: "result", id: req.id, outcomes, decodeMs, inferenceMs, modelBatchSize }, transfer);
 }
 
 try {
