@@ -36,6 +36,7 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
   let batchId = "";
   let results: Result[] = [];
   let flagged: Result[] = [];
+  const reviews: { imageId: string; label: string }[] = [];
 
   beforeAll(async () => {
     await mkdir(SHOTS, { recursive: true });
@@ -168,9 +169,21 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
     const nextName = await page.locator(".review .filename").textContent();
     const second = flagged.find((r) => r.filename === nextName) as Result;
     expect(second?.imageId).not.toBe(first.imageId);
+    // The reviewed image is now evidence for the next one: the nearest reviewed images by embedding.
+    await expect
+      .poll(() => page.getByTestId("similar").locator(".class-name").allTextContents())
+      .toContain(target);
+    await expect
+      .poll(() => page.getByTestId("similar").locator("img[src^='blob:']").count())
+      .toBeGreaterThan(0);
+    await shot("review-similar");
     await page.keyboard.press("Enter");
     await expect.poll(() => page.getByTestId("saved").textContent()).toContain(`confirmed ${second.label}`);
 
+    reviews.push(
+      { imageId: first.imageId, label: target },
+      { imageId: second.imageId, label: second.label as string },
+    );
     const after = await batchResults();
     const corrected = after.find((r) => r.imageId === first.imageId) as Result;
     expect(corrected).toMatchObject({
@@ -220,6 +233,9 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
       .poll(() => page.locator(".misclassified img[src^='blob:']").count())
       .toBe(report.misclassified.length);
     await shot("model");
+    // The training-data export holds both reviews under the reviewed label.
+    const tar = await downloaded("Download reviewed images (.tar)");
+    for (const r of reviews) expect(tar).toContain(`${r.label}/${r.imageId}.`);
     await page.goto(`${svc.url}/docs`);
     await page.getByText("garbage-sort API").first().waitFor({ timeout: 60_000 });
     await shot("docs");
