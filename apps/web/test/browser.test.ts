@@ -11,7 +11,7 @@ import path from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../worker/test/helpers";
-import { CHROMIUM, type Service, startService } from "./harness";
+import { CHROMIUM, MAX_FILE_BYTES, type Service, startService } from "./harness";
 
 const SHOTS = path.join(REPO_ROOT, "artifacts/screenshots");
 const hasChromium = existsSync(CHROMIUM);
@@ -105,6 +105,12 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
     await expect
       .poll(() => page.getByTestId("result-card").first().getByRole("alert").textContent())
       .toMatch(/^Not a supported image|^The request was not accepted/);
+
+    const huge = Buffer.alloc(MAX_FILE_BYTES * 2, 0xff);
+    await pick.setInputFiles([{ name: "huge.jpg", mimeType: "image/jpeg", buffer: huge }]);
+    await expect
+      .poll(() => page.getByTestId("result-card").first().getByRole("alert").textContent())
+      .toMatch(/^Too large/);
 
     await page.getByLabel("Site (batches)").fill(svc.site);
     await pick.setInputFiles(
@@ -254,6 +260,7 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
       await page.goto(`${svc.url}/${hash}`);
       await page.getByRole("heading", { level: 1 }).first().waitFor();
       await page.waitForLoadState("networkidle");
+      if (name === "batch") await page.getByTestId("tile").first().waitFor();
       await shot(`phone-${name}`);
       expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
     }

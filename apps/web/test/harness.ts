@@ -36,6 +36,7 @@ import {
 import { type ServiceProcess, startWorkerProcess, stopProcess } from "../../worker/test/processes";
 
 export const CHROMIUM = "/usr/bin/chromium";
+export const MAX_FILE_BYTES = 1024 * 1024;
 const run = promisify(execFile);
 
 export interface Upload {
@@ -115,10 +116,15 @@ export async function startService(): Promise<Service> {
   const dir = await mkdtemp(path.join(tmpdir(), "web-ui-test-"));
   const webDir = path.join(dir, "web");
   await buildWeb({ outdir: webDir });
-  const real = realModelPresent() && existsSync(REAL_MODEL_INT8) && existsSync(TRASHNET_VAL);
+  // UI_TEST_IMAGES=generated runs the fallback on a machine that has the data too.
+  const real =
+    process.env.UI_TEST_IMAGES !== "generated" &&
+    realModelPresent() &&
+    existsSync(REAL_MODEL_INT8) &&
+    existsSync(TRASHNET_VAL);
   if (!real)
     console.warn(
-      "browser test: TrashNet val or the shipped model is absent; using generated images and the tiny model",
+      "browser test: generated images and the tiny review model (TrashNet val or the shipped model is absent, or UI_TEST_IMAGES=generated)",
     );
   const model = real ? REAL_MODEL_INT8 : await writeReviewModel(path.join(dir, "model"));
   const images = real ? await trashnetImages() : await colourImages();
@@ -134,9 +140,12 @@ export async function startService(): Promise<Service> {
   const key = `ui-test-${randomUUID()}`;
   const site = `ui-site-${randomUUID().slice(0, 8)}`;
   const classifier = await loadClassifier({ model, threads: 1 });
+  const base = parseConfig({ DATABASE_URL: TEST_DATABASE_URL, REQUIRE_MODEL: "false" });
   const config = {
-    ...parseConfig({ DATABASE_URL: TEST_DATABASE_URL, REQUIRE_MODEL: "false" }),
+    ...base,
     apiKeys: [{ key, sites: [site] }],
+    // Small enough for the test to send a file over it; every photo used here is far below.
+    limits: { ...base.limits, maxFileBytes: MAX_FILE_BYTES },
     webDir,
     evalReportDir,
   };
