@@ -65,10 +65,18 @@ export async function buildWeb({ outdir = path.join(WEB, "dist"), minify = true 
   const require = createRequire(path.join(WEB, "package.json"));
   const scalar = path.join(path.dirname(require.resolve("@scalar/api-reference")), "browser/standalone.js");
   await copyFile(scalar, path.join(outdir, "assets/scalar.js"));
-  // Scalar's default fonts come from its CDN; the system fonts are used instead.
+  // Scalar would otherwise reach out: its fonts CDN, and its "agent" (proxy.scalar.com) and telemetry. The
+  // page's CSP (apps/api/src/routes/web.ts) also keeps it to this origin.
+  const scalarConfig = {
+    url: "/openapi.json",
+    withDefaultFonts: false,
+    telemetry: false,
+    agent: { disabled: true },
+    showDeveloperTools: "never",
+  };
   await writeFile(
     path.join(outdir, "assets/docs.js"),
-    'Scalar.createApiReference("#app", { url: "/openapi.json", withDefaultFonts: false });\n',
+    `Scalar.createApiReference("#app", ${JSON.stringify(scalarConfig)});\n`,
   );
   await writeFile(
     path.join(outdir, "index.html"),

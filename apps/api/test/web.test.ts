@@ -47,6 +47,7 @@ describe("web UI routes", () => {
 
     const docs = await t.app.request("/docs");
     expect(docs.status).toBe(200);
+    expect(docs.headers.get("content-security-policy")).toContain("connect-src 'self'");
     expect(await docs.text()).toContain('src="/assets/scalar.js"');
     expect((await t.app.request("/assets/scalar.js")).status).toBe(200);
 

@@ -102,6 +102,10 @@ function App() {
   const section = `/${route.split("/")[1] ?? ""}`;
   return (
     <>
+      {/* A button, not a #main link: the hash is the router's. */}
+      <button type="button" class="skip" onClick={() => document.getElementById("main")?.focus()}>
+        Skip to content
+      </button>
       <header>
         <nav aria-label="Main">
           <strong class="brand">garbage-sort</strong>
@@ -139,7 +143,7 @@ function App() {
           </span>
         </nav>
       </header>
-      <main id="main">
+      <main id="main" tabIndex={-1}>
         <Page route={route} me={me} />
       </main>
     </>

@@ -48,9 +48,17 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
     });
     page = await browser.newPage({ viewport: { width: 1200, height: 900 }, acceptDownloads: true });
     page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+    // Everything comes from the API's own origin: no CDN, no fonts service, no telemetry.
+    page.on("request", (req) => {
+      if (!/^(blob:|data:)/.test(req.url()) && !req.url().startsWith(svc.url))
+        problems.push(`request to ${req.url()}`);
+    });
     page.on("console", (msg) => {
       // Chromium logs every non-2xx fetch; the test asserts on the words the UI shows instead.
-      if (msg.type() === "error" && !/Failed to load resource/.test(msg.text())) problems.push(msg.text());
+      if (msg.type() !== "error" || /Failed to load resource/.test(msg.text())) return;
+      // Scalar's zod probes for eval (new Function in a try/catch); the docs CSP refuses it and zod falls back.
+      if (msg.location().url.endsWith("/assets/scalar.js") && /script-src/.test(msg.text())) return;
+      problems.push(msg.text());
     });
     classes = (await svc.api<{ classes: string[] }>("/v1/me")).classes;
   }, 300_000);
@@ -104,7 +112,7 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
     await pick.setInputFiles([{ name: "notes.jpg", mimeType: "image/jpeg", buffer: Buffer.from("hello") }]);
     await expect
       .poll(() => page.getByTestId("result-card").first().getByRole("alert").textContent())
-      .toMatch(/^Not a supported image|^The request was not accepted/);
+      .toMatch(/^Not a supported image/);
 
     const huge = Buffer.alloc(MAX_FILE_BYTES * 2, 0xff);
     await pick.setInputFiles([{ name: "huge.jpg", mimeType: "image/jpeg", buffer: huge }]);
