@@ -49,7 +49,14 @@ export function ClassifyPage({ me }: { me: Me }) {
   const revoke = () => {
     for (const u of previews.current.splice(0)) URL.revokeObjectURL(u);
   };
-  useEffect(() => revoke, []);
+  // Leaving the page stops any polling (a newer run id) and frees the previews.
+  useEffect(
+    () => () => {
+      run.current++;
+      revoke();
+    },
+    [],
+  );
 
   const update = (id: number, i: number, patch: Partial<Entry>) =>
     run.current === id && setEntries((es) => es.map((e, j) => (j === i ? { ...e, ...patch } : e)));
