@@ -130,4 +130,30 @@ describe("GET /v1/images/{id}", () => {
     const meta = await sharp(Buffer.from(await thumb.arrayBuffer())).metadata();
     expect([meta.width, meta.height]).toEqual([256, 85]);
   });
+
+  it("answers 422 for a thumbnail of bytes that are not a whole image, 404 for a rejected upload", async () => {
+    t = await uiApp(h);
+    const good = await sharp({ create: { width: 64, height: 64, channels: 3, background: "#123456" } })
+      .png()
+      .toBuffer();
+    const body = new FormData();
+    body.append("images", new Blob([new Uint8Array(good.subarray(0, 40))], { type: "image/png" }), "cut.png");
+    body.append(
+      "images",
+      new Blob([new TextEncoder().encode("plain text")], { type: "text/plain" }),
+      "a.txt",
+    );
+    const { id } = await json<{ id: string }>(await t.app.request("/v1/batches", { method: "POST", body }));
+    const page = await json<{ items: { imageId: string }[] }>(
+      await t.app.request(`/v1/batches/${id}/results`),
+    );
+    const [cut, text] = page.items.map((i) => i.imageId);
+    expect((await t.app.request(`/v1/images/${cut}`)).status).toBe(200);
+    const thumb = await t.app.request(`/v1/images/${cut}/thumbnail`);
+    expect(thumb.status).toBe(422);
+    expect(await json(thumb)).toMatchObject({ code: "undecodable" });
+    for (const suffix of ["", "/thumbnail"]) {
+      expect((await t.app.request(`/v1/images/${text}${suffix}`)).status, suffix).toBe(404);
+    }
+  });
 });

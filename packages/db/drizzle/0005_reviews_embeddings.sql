@@ -18,5 +18,5 @@ ALTER TABLE "class_stats" ADD COLUMN "reviewed_count" bigint DEFAULT 0 NOT NULL;
 ALTER TABLE "class_stats" ADD COLUMN "changed_count" bigint DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE "result_embeddings" ADD CONSTRAINT "result_embeddings_image_id_results_image_id_fk" FOREIGN KEY ("image_id") REFERENCES "public"."results"("image_id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "reviews" ADD CONSTRAINT "reviews_image_id_images_id_fk" FOREIGN KEY ("image_id") REFERENCES "public"."images"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
-CREATE INDEX "reviews_label_idx" ON "reviews" USING btree ("label");--> statement-breakpoint
+CREATE INDEX "batches_site_created_at_idx" ON "batches" USING btree ("site","created_at");--> statement-breakpoint
 CREATE INDEX "results_needs_review_idx" ON "results" USING btree ("image_id") WHERE "results"."needs_review";

@@ -1,3 +1,4 @@
+import { endianness } from "node:os";
 import { sql } from "drizzle-orm";
 import type { DbOrTx } from "./client";
 import { type RollupRow, updateRollup } from "./rollup";
@@ -130,8 +131,11 @@ export async function recordResults(db: DbOrTx, rows: readonly ResultInput[]): P
   });
 }
 
+const LITTLE_ENDIAN = endianness() === "LE";
+
 /** Little-endian float32 bytes, base64 so they travel inside the jsonb payload. */
 function embeddingBase64(v: Float32Array): string {
+  if (LITTLE_ENDIAN) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
   const bytes = Buffer.alloc(v.length * 4);
   for (let i = 0; i < v.length; i++) bytes.writeFloatLE(v[i] as number, i * 4);
   return bytes.toString("base64");

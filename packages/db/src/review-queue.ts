@@ -26,7 +26,8 @@ export interface ReviewQueueQuery {
 }
 
 /**
- * ok results the model flagged and nobody has reviewed yet, oldest image first; `remaining` counts the whole
+ * ok results the model flagged and nobody has reviewed yet, oldest image first (a batch's images, which share
+ * their upload time, in upload order); `remaining` counts the whole
  * queue under the same filters, not just what follows the cursor.
  */
 export async function listReviewQueue(
@@ -39,7 +40,7 @@ export async function listReviewQueue(
     ${q.line != null ? sql`and i.line = ${q.line}` : sql``}`;
   const from = sql`results r join images i on i.id = r.image_id left join reviews rv on rv.image_id = r.image_id`;
   const after = q.after
-    ? sql`and (i.created_at, i.id) > (${q.after.at}::timestamptz, ${q.after.id}::uuid)`
+    ? sql`and (i.created_at, i.batch_id, i.index) > (${q.after.at}::timestamptz, ${q.after.id}::uuid, ${q.after.n ?? -1})`
     : sql``;
   const page = await db.execute<{
     image_id: string;
@@ -54,11 +55,12 @@ export async function listReviewQueue(
     novelty: number | null;
     created_at: Date | string;
     at: string;
+    index: number;
   }>(sql`
     select i.id as image_id, i.batch_id, i.filename, i.site, i.line, r.label, r.confidence, r.top,
-      r.review_reasons, r.novelty, i.created_at, i.created_at::text as at
+      r.review_reasons, r.novelty, i.created_at, i.created_at::text as at, i.index
     from ${from} where ${where} ${after}
-    order by i.created_at, i.id limit ${q.limit + 1}`);
+    order by i.created_at, i.batch_id, i.index limit ${q.limit + 1}`);
   const count = await db.execute<{ n: string }>(sql`select count(*) as n from ${from} where ${where}`);
   const rows = page.rows.slice(0, q.limit);
   const items = rows.map(
@@ -79,7 +81,7 @@ export async function listReviewQueue(
   const last = rows.at(-1);
   return {
     items,
-    next: page.rows.length > q.limit && last ? { at: last.at, id: last.image_id } : null,
+    next: page.rows.length > q.limit && last ? { at: last.at, id: last.batch_id, n: last.index } : null,
     remaining: Number(count.rows[0]?.n ?? 0),
   };
 }

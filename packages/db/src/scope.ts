@@ -20,4 +20,6 @@ export function siteIn(column: SQL, sites: readonly string[] | null | undefined)
 export interface TimeCursor {
   at: string;
   id: string;
+  /** A position within `id` (an image's index in its batch) where rows share a timestamp and an id. */
+  n?: number;
 }

@@ -1,3 +1,4 @@
+import { endianness } from "node:os";
 import { sql } from "drizzle-orm";
 import type { DbOrTx } from "./client";
 import { siteIn } from "./scope";
@@ -12,8 +13,13 @@ export interface SimilarImage {
   distance: number;
 }
 
+const LITTLE_ENDIAN = endianness() === "LE";
+
 /** Reads little-endian float32 bytes as written by recordResults. */
 export function decodeEmbedding(data: Buffer): Float32Array {
+  // A copy: the driver's Buffer may not be 4-byte aligned, which a Float32Array view requires.
+  if (LITTLE_ENDIAN)
+    return new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
   const out = new Float32Array(data.length / 4);
   for (let i = 0; i < out.length; i++) out[i] = data.readFloatLE(i * 4);
   return out;

@@ -74,7 +74,7 @@ const Reviewed = z
     reviewer: z.string().openapi({ description: "The typed name, else the API key's name or principal" }),
     reviewedAt: z.iso.datetime(),
   })
-  .openapi("Review");
+  .openapi("StoredReview");
 
 const putRoute = createRoute({
   method: "put",
