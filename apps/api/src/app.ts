@@ -14,6 +14,7 @@ import { imagesRoutes } from "./routes/images";
 import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
 import { modelRoutes } from "./routes/model";
+import { queuesRoutes } from "./routes/queues";
 import { reviewRoutes } from "./routes/review";
 import { similarRoutes } from "./routes/similar";
 import { statsRoutes } from "./routes/stats";
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", modelRoutes(routeDeps));
   app.route("/", similarRoutes(routeDeps));
   app.route("/", webRoutes(deps.config.webDir));
+  app.route("/", queuesRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {

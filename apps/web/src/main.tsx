@@ -123,6 +123,12 @@ function App() {
             <li>
               <a href="/docs">API</a>
             </li>
+            {me.sites === null ? (
+              <li>
+                {/* The queue view asks for the key itself (HTTP Basic, any user name): a page cannot be opened with a header. */}
+                <a href="/queues">Queue</a>
+              </li>
+            ) : null}
           </ul>
           <span class="who">
             {me.name ?? (session.key() ? "API key" : "open API")}

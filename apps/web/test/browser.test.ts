@@ -255,6 +255,29 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
     await shot("docs");
   });
 
+  it("shows the read-only queue view (Bull Board) to a key for every site", async () => {
+    const context = await browser.newContext({
+      httpCredentials: { username: "ops", password: svc.adminKey },
+    });
+    const board = await context.newPage();
+    board.on("pageerror", (err) => problems.push(`queue view: ${err.message}`));
+    board.on("console", (msg) => {
+      if (msg.type() === "error") problems.push(`queue view: ${msg.text()}`);
+    });
+    board.on("request", (req) => {
+      if (!req.url().startsWith(svc.url) && !/^(blob:|data:)/.test(req.url()))
+        problems.push(`request to ${req.url()}`);
+    });
+    await board.goto(`${svc.url}/queues`);
+    await board.getByText(svc.queueName).first().click({ timeout: 30_000 });
+    await board
+      .getByText(/completed/i)
+      .first()
+      .waitFor();
+    await board.screenshot({ path: path.join(SHOTS, "queues.png"), fullPage: true });
+    await context.close();
+  });
+
   it("fits a phone's width on every page, without errors in the console", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [hash, name] of [

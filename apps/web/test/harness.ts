@@ -49,6 +49,9 @@ export interface Upload {
 export interface Service {
   url: string;
   key: string;
+  /** A key for every site: the queue view needs one. */
+  adminKey: string;
+  queueName: string;
   site: string;
   db: DbHandle;
   real: boolean;
@@ -138,12 +141,16 @@ export async function startService(): Promise<Service> {
   const queueName = `web-ui-${randomUUID()}`;
   const queue = createQueue(redis, queueName);
   const key = `ui-test-${randomUUID()}`;
+  const adminKey = `ui-admin-${randomUUID()}`;
   const site = `ui-site-${randomUUID().slice(0, 8)}`;
   const classifier = await loadClassifier({ model, threads: 1 });
   const base = parseConfig({ DATABASE_URL: TEST_DATABASE_URL, REQUIRE_MODEL: "false" });
   const config = {
     ...base,
-    apiKeys: [{ key, sites: [site] }],
+    apiKeys: [
+      { key, sites: [site] },
+      { key: adminKey, sites: null },
+    ],
     // Small enough for the test to send a file over it; every photo used here is far below.
     limits: { ...base.limits, maxFileBytes: MAX_FILE_BYTES },
     webDir,
@@ -184,6 +191,8 @@ export async function startService(): Promise<Service> {
   return {
     url,
     key,
+    adminKey,
+    queueName,
     site,
     db,
     real,
