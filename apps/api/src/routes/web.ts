@@ -33,6 +33,9 @@ const DOCS_CSP = [
   "frame-ancestors 'none'",
 ].join("; ");
 
+/** Pages for people (the UI, the API reference, the queue view), not API endpoints: outside /openapi.json. */
+export const isPagePath = (p: string) => /^\/($|docs$|assets\/|queues($|\/))/.test(p);
+
 /**
  * The web UI (apps/web/dist, built by scripts/build-web.mjs): `/` the app, `/docs` the API reference for
  * /openapi.json, `/assets/*` their files. Public like /healthz: the bundle holds no data; every /v1 call it
