@@ -12,6 +12,7 @@ COPY package.json package-lock.json .npmrc ./
 COPY apps/api/package.json apps/api/
 COPY apps/cli/package.json apps/cli/
 COPY apps/worker/package.json apps/worker/
+COPY apps/web/package.json apps/web/
 COPY packages/bench/package.json packages/bench/
 COPY packages/db/package.json packages/db/
 COPY packages/inference/package.json packages/inference/
@@ -38,6 +39,8 @@ COPY scripts/healthcheck.mjs scripts/
 COPY --from=build /app/apps/api/dist apps/api/dist
 COPY --from=build /app/apps/worker/dist apps/worker/dist
 COPY --from=build /app/apps/cli/dist apps/cli/dist
+# The web UI the API serves at / and /docs (static files; its npm packages are bundled in).
+COPY --from=build /app/apps/web/dist apps/web/dist
 # Everything above is root-owned and read-only to the service; only the default file store is writable
 # (STORAGE_URL=file://... default; compose uses postgres).
 RUN mkdir -p data/images && chown -R node:node data

@@ -19,6 +19,7 @@ import { cp, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
+import { buildWeb } from "./build-web.mjs";
 
 const ROOT = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 const at = (...p) => path.join(ROOT, ...p);
@@ -51,16 +52,21 @@ const externalNpmPackages = {
   },
 };
 
+// "web" is the browser UI (scripts/build-web.mjs): apps/web/dist, served by the API.
 const only = process.argv.slice(2);
 const selected = only.length ? apps.filter((a) => only.includes(a.name)) : apps;
-if (only.length && selected.length !== only.length) {
-  console.error(`unknown app in ${only.join(", ")}; known: ${apps.map((a) => a.name).join(", ")}`);
+const web = only.length === 0 || only.includes("web");
+if (only.length && selected.length + (web ? 1 : 0) !== only.length) {
+  console.error(
+    `unknown app in ${only.join(", ")}; known: ${[...apps.map((a) => a.name), "web"].join(", ")}`,
+  );
   process.exit(2);
 }
 
 const started = performance.now();
-await Promise.all(
-  selected.map(async (app) => {
+await Promise.all([
+  web ? buildWeb() : null,
+  ...selected.map(async (app) => {
     const outdir = at("apps", app.name, "dist");
     await rm(outdir, { recursive: true, force: true });
     await esbuild.build({
@@ -80,7 +86,7 @@ await Promise.all(
     });
     for (const asset of app.assets) await cp(asset.from, path.join(outdir, asset.to), { recursive: true });
   }),
-);
+]);
 console.log(
-  `built ${selected.map((a) => `apps/${a.name}/dist`).join(", ")} in ${Math.round(performance.now() - started)} ms`,
+  `built ${[...selected.map((a) => a.name), ...(web ? ["web"] : [])].map((n) => `apps/${n}/dist`).join(", ")} in ${Math.round(performance.now() - started)} ms`,
 );

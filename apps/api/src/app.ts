@@ -16,9 +16,11 @@ import { imagesRoutes } from "./routes/images";
 import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
 import { modelRoutes } from "./routes/model";
+import { queuesRoutes } from "./routes/queues";
 import { reviewRoutes } from "./routes/review";
 import { similarRoutes } from "./routes/similar";
 import { statsRoutes } from "./routes/stats";
+import { webRoutes } from "./routes/web";
 import type { AppDeps, AppEnv, RouteDeps } from "./types";
 
 export type { AppConfig } from "./config";
@@ -58,6 +60,8 @@ export function createApp(deps: AppDeps) {
   app.route("/", exportRoutes(routeDeps));
   app.route("/", modelRoutes(routeDeps));
   app.route("/", similarRoutes(routeDeps));
+  app.route("/", webRoutes(deps.config.webDir));
+  app.route("/", queuesRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {

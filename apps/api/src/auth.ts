@@ -16,6 +16,20 @@ export interface AuthOptions {
   db: DbOrTx;
   /** Database answers (hits, misses, "any keys at all") are reused this long; 0 asks every time. */
   cacheMs: number;
+  /**
+   * "basic": the key is the password of HTTP Basic credentials (user ignored), for pages a browser opens
+   * directly (the queue view), which cannot send a Bearer header; the browser asks for it and keeps it.
+   */
+  scheme?: "bearer" | "basic";
+}
+
+function presentedKey(header: string, scheme: "bearer" | "basic"): string | null {
+  if (scheme === "bearer") return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? null;
+  const encoded = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header)?.[1];
+  if (!encoded) return null;
+  const decoded = Buffer.from(encoded, "base64").toString("utf8");
+  const password = decoded.slice(decoded.indexOf(":") + 1);
+  return password.length > 0 ? password : null;
 }
 
 /**
@@ -54,8 +68,9 @@ export function apiKeyAuth(options: AuthOptions): MiddlewareHandler<AppEnv> {
   }
 
   return async (c, next) => {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
-    const given = match?.[1] ? digest(match[1]) : null;
+    const scheme = options.scheme ?? "bearer";
+    const presented = presentedKey(c.req.header("authorization") ?? "", scheme);
+    const given = presented ? digest(presented) : null;
     let principal: Principal | null = null;
     if (given !== null) {
       for (const key of expected) {
@@ -65,7 +80,10 @@ export function apiKeyAuth(options: AuthOptions): MiddlewareHandler<AppEnv> {
     }
     if (principal === null && (await isOpen())) principal = ANONYMOUS;
     if (principal === null) {
-      c.header("WWW-Authenticate", 'Bearer realm="garbage-sort"');
+      c.header(
+        "WWW-Authenticate",
+        scheme === "basic" ? 'Basic realm="garbage-sort"' : 'Bearer realm="garbage-sort"',
+      );
       throw new ApiError(401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)");
     }
     c.set("principal", principal);

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { resolveModel } from "@garbage/inference";
 import { LOG_LEVELS, type LogLevel } from "@garbage/log";
 import { DEFAULT_CHUNK_SIZE, DEFAULT_QUEUE_NAME } from "@garbage/queue";
@@ -47,7 +47,12 @@ const envSchema = z.object({
   // Where `garbage eval --report <dir>` wrote its report (or a folder of such reports): GET /v1/model shows it.
   EVAL_REPORT_DIR: z.string().min(1).optional(),
   LOG_LEVEL: z.string().toLowerCase().pipe(z.enum(LOG_LEVELS)).default("info"),
+  /** The built web UI; default apps/web/dist (scripts/build-web.mjs). */
+  WEB_DIR: z.string().min(1).optional(),
 });
+
+// apps/api/src/config.ts and the bundle apps/api/dist/index.js sit at the same depth: both find apps/web/dist.
+const DEFAULT_WEB_DIR = fileURLToPath(new URL("../../web/dist", import.meta.url));
 
 /** An API key from API_KEYS: `KEY` (every site) or `KEY:SITE1|SITE2` (only those). */
 export interface EnvApiKey {
@@ -77,6 +82,8 @@ export interface AppConfig {
   maxPixels: number;
   /** An eval report folder (or a folder of them); null: /v1/model has no report. */
   evalReportDir: string | null;
+  /** Where the built web UI is (index.html, docs.html, assets/); absent or null: no UI. */
+  webDir?: string | null;
 }
 
 export interface Config extends AppConfig {
@@ -123,6 +130,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     maxStatsBuckets: 10_000,
     enqueueTimeoutMs: 10_000,
     evalReportDir: e.EVAL_REPORT_DIR ? path.resolve(cwd, e.EVAL_REPORT_DIR) : null,
+    webDir: e.WEB_DIR ? path.resolve(cwd, e.WEB_DIR) : DEFAULT_WEB_DIR,
   };
 }
 

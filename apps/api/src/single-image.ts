@@ -24,7 +24,8 @@ export async function readSingleImage(req: Request, maxBytes: number): Promise<B
   let parser: busboy.Busboy;
   try {
     parser = busboy({
-      headers: { "content-type": type },
+      // The original header: the boundary is case-sensitive (Chromium's is "----WebKitFormBoundaryAbC...").
+      headers: { "content-type": req.headers.get("content-type") ?? "" },
       limits: { files: 1, fileSize: maxBytes + 1, fields: 10 },
     });
   } catch (err) {

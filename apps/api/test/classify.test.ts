@@ -86,6 +86,17 @@ describe("POST /v1/classify", () => {
       review: { lowConfidence: false, unfamiliar: false, distance: null },
     });
 
+    // A browser's boundary has upper-case letters, which must survive the content-type check.
+    const boundary = "----WebKitFormBoundaryQx7ZbK2mAa";
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="r.png"\r\nContent-Type: image/png\r\n\r\n`;
+    const browser = await t.app.request("/v1/classify", {
+      method: "POST",
+      headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+      body: Buffer.concat([Buffer.from(head), await png(250, 0, 0), Buffer.from(`\r\n--${boundary}--\r\n`)]),
+    });
+    expect(browser.status).toBe(200);
+    expect(await json(browser)).toMatchObject({ label: "red" });
+
     const raw = await t.app.request("/v1/classify", {
       method: "POST",
       headers: { "content-type": "image/png" },

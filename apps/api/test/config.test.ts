@@ -1,3 +1,4 @@
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../src/config";
 
@@ -19,6 +20,14 @@ describe("parseConfig", () => {
       classifyThreads: undefined,
       requireModel: true,
     });
+  });
+
+  it("finds the built web UI beside the api app (src or dist), or at WEB_DIR against the working directory", () => {
+    const uiDir = path.resolve(import.meta.dirname, "../../web/dist");
+    expect(parseConfig({ DATABASE_URL: "postgres://db/x" }, "/srv/app").webDir).toBe(uiDir);
+    expect(parseConfig({ DATABASE_URL: "postgres://db/x", WEB_DIR: "ui" }, "/srv/app").webDir).toBe(
+      "/srv/app/ui",
+    );
   });
 
   it("parses every variable", () => {

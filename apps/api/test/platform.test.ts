@@ -2,6 +2,7 @@ import { createRedis } from "@garbage/queue";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Classifier } from "../src/app";
 import { parseApiKeys } from "../src/config";
+import { isPagePath } from "../src/routes/web";
 import { form, type Harness, json, makeApp, openHarness, png, type TestApp } from "./helpers";
 
 let h: Harness;
@@ -70,7 +71,7 @@ describe("OpenAPI document", () => {
     const doc = await json<{ openapi: string; paths: Record<string, Record<string, unknown>> }>(res);
     expect(doc.openapi).toBe("3.1.0");
     const served = t.app.routes
-      .filter((r) => r.method !== "ALL" && r.path !== "/openapi.json")
+      .filter((r) => r.method !== "ALL" && r.path !== "/openapi.json" && !isPagePath(r.path))
       // A parameter with a pattern (`:path{.+}`) is documented as plain `{path}`.
       .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)(\{[^}]*\})?/g, "{$1}")}`);
     expect(new Set(served).size).toBeGreaterThanOrEqual(8);

@@ -1,0 +1,195 @@
+import { useEffect, useState } from "preact/hooks";
+import { getJson, percent, query, sendJson, session } from "../api";
+import { AuthImage, ErrorBox, Field, when } from "../components/common";
+import { reasonWords } from "../components/result-card";
+import type { Me, ReviewPage as Queue, ReviewItem, SimilarItem } from "../types";
+
+function Similar({ imageId }: { imageId: string }) {
+  const [items, setItems] = useState<SimilarItem[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    setItems(null);
+    getJson<{ items: SimilarItem[] }>(`/v1/results/${imageId}/similar${query({ k: 5 })}`)
+      .then((r) => setItems(r.items))
+      .catch(setError);
+  }, [imageId]);
+  if (error) return <ErrorBox error={error} />;
+  if (!items) return <p aria-busy="true">Looking for similar reviewed images…</p>;
+  if (items.length === 0) return <p class="hint">No similar reviewed images yet.</p>;
+  return (
+    <div class="gallery small" data-testid="similar">
+      {items.map((s) => (
+        <figure key={s.imageId} class="tile">
+          <AuthImage src={`/v1/images/${s.imageId}/thumbnail`} alt={s.filename ?? s.imageId} />
+          <figcaption>
+            <strong class="class-name">{s.label}</strong> <span>distance {s.distance.toFixed(3)}</span>
+          </figcaption>
+        </figure>
+      ))}
+    </div>
+  );
+}
+
+/** The images the model is unsure of, oldest first; one key per decision. */
+export function ReviewPage({ me }: { me: Me }) {
+  const [site, setSite] = useState(me.sites?.length === 1 ? (me.sites[0] as string) : "");
+  const [line, setLine] = useState("");
+  const [reviewer, setReviewer] = useState(session.reviewer());
+  const [queue, setQueue] = useState<Queue | null>(null);
+  const [index, setIndex] = useState(0);
+  const [error, setError] = useState<unknown>(null);
+  const [saved, setSaved] = useState("");
+  const [saving, setSaving] = useState(false);
+  const classes = me.classes;
+
+  const load = () =>
+    getJson<Queue>(`/v1/review${query({ site, line, limit: 50 })}`)
+      .then((q) => {
+        setQueue(q);
+        setIndex(0);
+        setError(null);
+      })
+      .catch(setError);
+  useEffect(() => void load(), [site, line]);
+
+  const item: ReviewItem | undefined = queue?.items[index];
+
+  async function decide(label: string) {
+    if (!item || saving) return;
+    setSaving(true);
+    try {
+      const r = await sendJson<{ changed: boolean; modelLabel: string; label: string }>(
+        "PUT",
+        `/v1/results/${item.imageId}/review`,
+        { label, ...(reviewer.trim() ? { reviewer: reviewer.trim() } : {}) },
+      );
+      setSaved(
+        `${item.filename ?? item.imageId}: ${r.changed ? `corrected ${r.modelLabel} → ${r.label}` : `confirmed ${r.label}`}`,
+      );
+      setError(null);
+      const rest = (queue?.items ?? []).filter((x) => x.imageId !== item.imageId);
+      if (rest.length === 0) await load();
+      else {
+        setQueue((q) => q && { ...q, items: rest, remaining: Math.max(0, q.remaining - 1) });
+        setIndex((i) => Math.min(i, rest.length - 1));
+      }
+    } catch (err) {
+      setError(err);
+    } finally {
+      setSaving(false);
+    }
+  }
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement | null;
+      if (t && /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName)) return;
+      if (e.altKey || e.ctrlKey || e.metaKey) return;
+      const n = Number(e.key);
+      if (Number.isInteger(n) && n >= 1 && n <= classes.length) void decide(classes[n - 1] as string);
+      else if (e.key === "Enter" && item && t?.tagName !== "BUTTON") void decide(item.label);
+      else if (e.key === "ArrowRight" || e.key === "ArrowDown")
+        setIndex((i) => Math.min(i + 1, (queue?.items.length ?? 1) - 1));
+      else if (e.key === "ArrowLeft" || e.key === "ArrowUp") setIndex((i) => Math.max(i - 1, 0));
+      else return;
+      e.preventDefault();
+    };
+    addEventListener("keydown", onKey);
+    return () => removeEventListener("keydown", onKey);
+  });
+
+  return (
+    <section>
+      <h1>Review queue</h1>
+      <div class="row">
+        <Field label="Site">
+          <select value={site} onChange={(e) => setSite(e.currentTarget.value)}>
+            {me.sites?.length === 1 ? null : <option value="">all my sites</option>}
+            {(me.sites ?? me.visibleSites).map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="Line">
+          <input value={line} onChange={(e) => setLine(e.currentTarget.value)} />
+        </Field>
+        <Field label="Your name (stored with each review)">
+          <input
+            name="reviewer"
+            value={reviewer}
+            maxLength={100}
+            onInput={(e) => {
+              setReviewer(e.currentTarget.value);
+              session.setReviewer(e.currentTarget.value);
+            }}
+          />
+        </Field>
+      </div>
+      <p class="hint">
+        Keys: <kbd>1</kbd>–<kbd>{classes.length}</kbd> pick a class, <kbd>Enter</kbd> confirms the model's
+        label, <kbd>←</kbd> <kbd>→</kbd> move.
+      </p>
+      <ErrorBox error={error} />
+      <p aria-live="polite" class="saved" data-testid="saved">
+        {saved}
+      </p>
+      {!queue ? (
+        <p aria-busy="true">Loading…</p>
+      ) : !item ? (
+        <p data-testid="queue-empty">Nothing to review{site ? ` at ${site}` : ""}.</p>
+      ) : (
+        <div class="review" data-testid="review-item">
+          <p>
+            {index + 1} of {queue.items.length} loaded, <span data-testid="remaining">{queue.remaining}</span>{" "}
+            waiting in all
+          </p>
+          <div class="review-main">
+            <AuthImage class="big" src={`/v1/images/${item.imageId}`} alt={item.filename ?? item.imageId} />
+            <div>
+              <h2 class="filename">{item.filename ?? item.imageId}</h2>
+              <p>
+                Model says <strong class="class-name">{item.label}</strong> ({percent(item.confidence)});
+                needs review for {reasonWords(item.reviewReasons) || "no stated reason"}.
+              </p>
+              <p class="hint">
+                {item.site ?? "–"} / {item.line ?? "–"} · uploaded {when(item.createdAt)} · top:{" "}
+                {item.top.map((t) => `${t.label} ${percent(t.confidence)}`).join(", ")}
+              </p>
+              <fieldset class="choices">
+                <legend>Correct class</legend>
+                {classes.map((c, i) => (
+                  <button
+                    type="button"
+                    key={c}
+                    class={c === item.label ? "primary" : ""}
+                    disabled={saving}
+                    onClick={() => void decide(c)}
+                  >
+                    <kbd>{i + 1}</kbd> {c}
+                    {c === item.label ? " (model)" : ""}
+                  </button>
+                ))}
+              </fieldset>
+              <div class="row">
+                <button type="button" disabled={index === 0} onClick={() => setIndex(index - 1)}>
+                  ← Previous
+                </button>
+                <button
+                  type="button"
+                  disabled={index >= queue.items.length - 1}
+                  onClick={() => setIndex(index + 1)}
+                >
+                  Next →
+                </button>
+              </div>
+            </div>
+          </div>
+          <h2>Most similar reviewed images</h2>
+          <Similar imageId={item.imageId} />
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,154 @@
+// Shapes of the API's JSON as the UI reads them (see /openapi.json and docs of issue 9's contract).
+
+export interface Scored {
+  label: string;
+  confidence: number;
+}
+
+export interface Me {
+  name: string | null;
+  sites: string[] | null;
+  visibleSites: string[];
+  classes: string[];
+}
+
+export interface Batch {
+  id: string;
+  status: string;
+  total: number;
+  processed: number;
+  failed: number;
+  site: string | null;
+  line: string | null;
+  camera: string | null;
+  createdAt: string;
+  completedAt: string | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface Review {
+  label: string;
+  reviewer: string | null;
+  reviewedAt: string;
+}
+
+export interface ResultItem {
+  imageId: string;
+  filename: string | null;
+  status: "queued" | "ok" | "failed";
+  label: string | null;
+  confidence: number | null;
+  top: Scored[];
+  needsReview: boolean | null;
+  reviewReasons: string[];
+  review?: Review | null;
+  effectiveLabel?: string | null;
+  error: { code: string; message: string | null } | null;
+}
+
+export interface Classification {
+  label: string;
+  confidence: number;
+  top: Scored[];
+  needsReview: boolean;
+  review: { lowConfidence: boolean; unfamiliar: boolean; distance: number | null };
+  model: { name: string; version: string };
+}
+
+export interface ReviewItem {
+  imageId: string;
+  batchId: string;
+  filename: string | null;
+  site: string | null;
+  line: string | null;
+  label: string;
+  confidence: number;
+  top: Scored[];
+  reviewReasons: string[];
+  novelty: number | null;
+  createdAt: string;
+}
+
+export interface ReviewPage extends Page<ReviewItem> {
+  remaining: number;
+}
+
+export interface SimilarItem {
+  imageId: string;
+  batchId: string;
+  filename: string | null;
+  label: string;
+  distance: number;
+}
+
+export interface StatsClass {
+  label: string;
+  count: number;
+  share: number;
+  needsReview: number;
+}
+
+export interface StatsBucket {
+  bucket: string;
+  total: number;
+  failed: number;
+  counts: Record<string, number>;
+  needsReview: number;
+  reviewed?: number;
+  changed?: number;
+  changedRate?: number | null;
+}
+
+export interface Stats {
+  from: string;
+  to: string;
+  bucket: string;
+  total: number;
+  classified: number;
+  failed: number;
+  needsReview: number;
+  reviewRate: number;
+  reviewed?: number;
+  changed?: number;
+  changedRate?: number | null;
+  classes: StatsClass[];
+  series: StatsBucket[];
+}
+
+export interface ModelInfo {
+  name: string;
+  version: string;
+  classes: string[];
+  review: Record<string, unknown> | null;
+  metrics: Metrics[];
+  embedding?: boolean;
+  report: null | {
+    generatedAt: string;
+    metrics: Metrics;
+    confusion: { labels: string[]; matrix: number[][] };
+    misclassified: {
+      file: string;
+      truth: string;
+      predicted: string;
+      confidence: number;
+      thumbnail: string;
+    }[];
+  };
+}
+
+/** One evaluation's metrics (manifest or report); only the fields the UI shows are typed. */
+export interface Metrics {
+  dataset?: string;
+  n?: number;
+  accuracy?: number;
+  macroF1?: number;
+  ece?: number;
+  classes?: string[];
+  confusion?: number[][];
+  review?: { flaggedRate?: number; confidentAccuracy?: number };
+  [key: string]: unknown;
+}
