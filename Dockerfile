@@ -1,12 +1,16 @@
-# syntax=docker/dockerfile:1
 # Targets: `api` (default CPU image for the API), `worker` (CPU worker), `gpu` (CUDA worker). Each runs the
 # compiled JavaScript (`npm run build`, scripts/build.mjs) with `node`, production dependencies only, as the
 # unprivileged `node` user, with a HEALTHCHECK on /healthz.
+#
+# NODE_IMAGE: any Debian-based Node 20+ image with npm and a `node` user (scripts/compose-test builds a
+# stand-in without a registry). No `# syntax=` line: the builder's own Dockerfile frontend is enough, and an
+# offline build cannot pull another one.
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # --- Workspace manifests: every workspace's package.json must be present before `npm ci`, or npm does not
 # install that workspace's dependencies (and fails on a lockfile that names it). Keep this list in step with
 # the "workspaces" of the root package.json (apps/*, packages/*, training).
-FROM node:20-bookworm-slim AS manifests
+FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY apps/api/package.json apps/api/
@@ -55,7 +59,7 @@ CMD ["node", "--enable-source-maps", "apps/worker/dist/index.js"]
 # installs. Untested here (no Docker engine, no GPU on the build machine): see README "GPU workers".
 FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 AS gpu
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
-  && curl -fsSL https://deb.nodesource.com/setup_20.x | bash - && apt-get install -y nodejs \
+  && curl -fsSL https://deb.nodesource.com/setup_22.x | bash - && apt-get install -y nodejs \
   && apt-get purge -y curl && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
   && useradd --system --create-home --shell /usr/sbin/nologin node
 WORKDIR /app
