@@ -35,7 +35,14 @@ RUN npm run build
 # @garbage/* packages are inside the bundles), the bundles, the models. No tsx, no sources, no dev tools.
 FROM manifests AS runtime
 ENV NODE_ENV=production
-RUN npm ci --omit=dev && npm cache clean --force
+# onnxruntime-node ships its native library for every OS and CPU (about 290 MB); only this image's stays
+# (-245 MB, measured).
+RUN npm ci --omit=dev && npm cache clean --force \
+  && keep="linux/$(node -p process.arch)" \
+  && for dir in node_modules/onnxruntime-node/bin/napi-v*/*/*/; do \
+       case "$dir" in */"$keep"/) ;; *) rm -rf "$dir" ;; esac; \
+     done \
+  && ls node_modules/onnxruntime-node/bin/napi-v*/"$keep"/onnxruntime_binding.node
 COPY models/ models/
 COPY scripts/healthcheck.mjs scripts/
 COPY --from=build /app/apps/api/dist apps/api/dist
@@ -56,7 +63,8 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
 CMD ["node", "--enable-source-maps", "apps/worker/dist/index.js"]
 
 # CUDA 12 + cuDNN 9 runtime, and onnxruntime-node's CUDA provider libraries, which .npmrc skips for CPU
-# installs. Untested here (no Docker engine, no GPU on the build machine): see README "GPU workers".
+# installs. Never built here (no GPU, and no registry for the CUDA image; `npm run test:compose` builds and
+# runs the api and worker targets): see README "GPU workers".
 FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 AS gpu
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
   && curl -fsSL https://deb.nodesource.com/setup_22.x | bash - && apt-get install -y nodejs \

