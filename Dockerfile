@@ -34,7 +34,9 @@ RUN npm run build
 # --- Runtime: production dependencies (onnxruntime-node and sharp are native and stay in node_modules; the
 # @garbage/* packages are inside the bundles), the bundles, the models. No tsx, no sources, no dev tools.
 FROM manifests AS runtime
-ENV NODE_ENV=production
+# onnxruntime-node 1.29+ uploads usage telemetry to Microsoft from Linux too, unless this is set before it
+# loads (seen in the compose test's logs: it tried, and found no CA bundle).
+ENV NODE_ENV=production ORT_DISABLE_TELEMETRY=1
 # onnxruntime-node ships its native library for every OS and CPU (about 290 MB); only this image's stays
 # (-245 MB, measured).
 RUN npm ci --omit=dev && npm cache clean --force \

@@ -98,7 +98,7 @@ teardown() {
   if ((STARTED_DOCKERD)); then
     log "stopping the dockerd this run started (pid $DOCKERD_PID)"
     kill "$DOCKERD_PID" 2>/dev/null
-    for _ in $(seq 1 30); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 1; done
+    for _ in $(seq 1 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 1; done
   fi
   # --one-file-system: never into anything an interrupted debootstrap left mounted (proc, sys) in its root.
   rm -rf --one-file-system "$TMP"
@@ -123,7 +123,8 @@ mkdir -p "$CACHE"
 
 if ! "$DOCKER" info >/dev/null 2>&1; then
   log "starting dockerd (log: $TMP/dockerd.log; stopped again at the end)"
-  dockerd >"$TMP/dockerd.log" 2>&1 &
+  # In a session of its own: a Ctrl-C to this test must not stop the daemon before the teardown has used it.
+  setsid dockerd >"$TMP/dockerd.log" 2>&1 &
   DOCKERD_PID=$!
   STARTED_DOCKERD=1
   for _ in $(seq 1 60); do "$DOCKER" info >/dev/null 2>&1 && break; sleep 1; done
@@ -161,4 +162,5 @@ API_URL="http://127.0.0.1:$TEST_API_PORT" API_KEY="$API_KEY" IMAGES_PER_CLASS="$
   DATASET="${DATASET:-$ROOT/../shared/datasets/trashnet/val}" \
   node "$HERE/check-stack.mjs" || die "the batch checks failed"
 
+check_no_telemetry api worker worker-2
 check_graceful_stop api worker worker-2

@@ -81,3 +81,12 @@ check_graceful_stop() {
   done
   log "stopped cleanly (exit 0): $*"
 }
+
+# onnxruntime's telemetry stays off (ORT_DISABLE_TELEMETRY in the image): with it on, onnxruntime logs that it
+# starts its uploader (and, in these images without a system CA bundle, that it found none).
+check_no_telemetry() {
+  if compose logs --no-color "$@" 2>&1 | grep -i "telemetry"; then
+    die "onnxruntime telemetry is active in $* (lines above)"
+  fi
+  log "no onnxruntime telemetry in the logs of $*"
+}
