@@ -1,12 +1,16 @@
-# syntax=docker/dockerfile:1
 # Targets: `api` (default CPU image for the API), `worker` (CPU worker), `gpu` (CUDA worker). Each runs the
 # compiled JavaScript (`npm run build`, scripts/build.mjs) with `node`, production dependencies only, as the
 # unprivileged `node` user, with a HEALTHCHECK on /healthz.
+#
+# NODE_IMAGE: any Debian-based Node 20+ image with npm and a `node` user (scripts/compose-test builds a
+# stand-in without a registry). No `# syntax=` line: the builder's own Dockerfile frontend is enough, and an
+# offline build cannot pull another one.
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # --- Workspace manifests: every workspace's package.json must be present before `npm ci`, or npm does not
 # install that workspace's dependencies (and fails on a lockfile that names it). Keep this list in step with
 # the "workspaces" of the root package.json (apps/*, packages/*, training).
-FROM node:20-bookworm-slim AS manifests
+FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY apps/api/package.json apps/api/
@@ -32,8 +36,17 @@ RUN npm run build
 # --- Runtime: production dependencies (onnxruntime-node and sharp are native and stay in node_modules; the
 # @garbage/* packages are inside the bundles), the bundles, the models. No tsx, no sources, no dev tools.
 FROM manifests AS runtime
-ENV NODE_ENV=production
-RUN npm ci --omit=dev && npm cache clean --force
+# onnxruntime-node 1.29+ uploads usage telemetry to Microsoft from Linux too, unless this is set before it
+# loads (seen in the compose test's logs: it tried, and found no CA bundle).
+ENV NODE_ENV=production ORT_DISABLE_TELEMETRY=1
+# onnxruntime-node ships its native library for every OS and CPU (about 290 MB); only this image's stays
+# (-245 MB, measured).
+RUN npm ci --omit=dev && npm cache clean --force \
+  && keep="linux/$(node -p process.arch)" \
+  && for dir in node_modules/onnxruntime-node/bin/napi-v*/*/*/; do \
+       case "$dir" in */"$keep"/) ;; *) rm -rf "$dir" ;; esac; \
+     done \
+  && ls node_modules/onnxruntime-node/bin/napi-v*/"$keep"/onnxruntime_binding.node
 COPY models/ models/
 COPY scripts/healthcheck.mjs scripts/
 COPY --from=build /app/apps/api/dist apps/api/dist
@@ -56,10 +69,11 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
 CMD ["node", "--enable-source-maps", "apps/worker/dist/index.js"]
 
 # CUDA 12 + cuDNN 9 runtime, and onnxruntime-node's CUDA provider libraries, which .npmrc skips for CPU
-# installs. Untested here (no Docker engine, no GPU on the build machine): see README "GPU workers".
+# installs. Never built here (no GPU, and no registry for the CUDA image; `npm run test:compose` builds and
+# runs the api and worker targets): see README "GPU workers".
 FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 AS gpu
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
-  && curl -fsSL https://deb.nodesource.com/setup_20.x | bash - && apt-get install -y nodejs \
+  && curl -fsSL https://deb.nodesource.com/setup_22.x | bash - && apt-get install -y nodejs \
   && apt-get purge -y curl && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
   && useradd --system --create-home --shell /usr/sbin/nologin node
 WORKDIR /app
