@@ -40,13 +40,15 @@ FROM manifests AS runtime
 # loads (seen in the compose test's logs: it tried, and found no CA bundle).
 ENV NODE_ENV=production ORT_DISABLE_TELEMETRY=1
 # onnxruntime-node ships its native library for every OS and CPU (about 290 MB); only this image's stays
-# (-245 MB, measured).
+# (-245 MB, measured). typescript and @types/pg are optional peers of production packages (valibot under Bull
+# Board, drizzle-orm); the lock file marks them devOptional and `--omit=dev` still installs them.
 RUN npm ci --omit=dev && npm cache clean --force \
   && keep="linux/$(node -p process.arch)" \
   && for dir in node_modules/onnxruntime-node/bin/napi-v*/*/*/; do \
        case "$dir" in */"$keep"/) ;; *) rm -rf "$dir" ;; esac; \
      done \
-  && ls node_modules/onnxruntime-node/bin/napi-v*/"$keep"/onnxruntime_binding.node
+  && ls node_modules/onnxruntime-node/bin/napi-v*/"$keep"/onnxruntime_binding.node \
+  && rm -rf node_modules/typescript node_modules/@types
 COPY models/ models/
 COPY scripts/healthcheck.mjs scripts/
 COPY --from=build /app/apps/api/dist apps/api/dist
