@@ -77,12 +77,17 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
       .click();
     await page.getByRole("heading", { level: 1 }).first().waitFor();
   };
-  /** Clicks a download button and returns the saved file's text. */
+  /**
+   * Clicks a download button and returns the saved file's text. The browser follows a signed link (no
+   * Authorization header, no copy in the page's memory) and streams it to disk.
+   */
   const downloaded = async (button: string) => {
     const [download] = await Promise.all([
       page.waitForEvent("download"),
       page.getByRole("button", { name: button }).click(),
     ]);
+    expect(download.url()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/[^#]*[?&]token=[\w.-]+$/);
+    expect(await download.failure()).toBeNull();
     return readFile((await download.path()) as string, "utf8");
   };
   const batchResults = async () =>

@@ -63,9 +63,7 @@ export function BatchPage({ id, me }: { id: string; me: Me }) {
     (v) => isRunning(v.batch),
   );
   const save = (format: "csv" | "json") =>
-    download(`/v1/batches/${id}/results.${format}`, `batch-${id}.${format}`).catch((err) =>
-      setDownloadError(describe(err)),
-    );
+    download(`/v1/batches/${id}/results.${format}`).catch((err) => setDownloadError(describe(err)));
   const b = value?.batch;
   return (
     <section>
