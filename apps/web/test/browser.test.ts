@@ -6,14 +6,16 @@
  * Screenshots of every page go to artifacts/screenshots/ (git-ignored).
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../worker/test/helpers";
-import { CHROMIUM, MAX_FILE_BYTES, type Service, startService } from "./harness";
+import { CHROMIUM, DOCS_SCREENSHOTS, MAX_FILE_BYTES, type Service, startService } from "./harness";
 
 const SHOTS = path.join(REPO_ROOT, "artifacts/screenshots");
+/** The README's screenshots, written with UI_DOCS_SCREENSHOTS=1. */
+const DOCS = ["classify", "stats"];
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
 
@@ -69,7 +71,14 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
     await svc?.close();
   });
 
-  const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const shot = async (name: string) => {
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+    if (DOCS_SCREENSHOTS && DOCS.includes(name))
+      await copyFile(
+        path.join(SHOTS, `${name}.png`),
+        path.join(REPO_ROOT, "docs/screenshots", `${name}.png`),
+      );
+  };
   const nav = async (label: string) => {
     await page
       .getByRole("navigation", { name: "Main" })
