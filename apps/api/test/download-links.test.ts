@@ -92,6 +92,16 @@ describe("signed download links", () => {
     expect(foreign.status).toBe(403);
     expect((await json(foreign)).code).toBe("forbidden_site");
     expect((await link(null, `/v1/batches/${a.batchId}/results.csv`)).status).toBe(401);
+    // A stats query the download would refuse is refused now, with the same words.
+    for (const bad of [
+      "bucket=week",
+      "from=2011-01-02T00:00:00Z&to=2011-01-01T00:00:00Z",
+      "threshold=0.33",
+    ]) {
+      const res = await link("alpha", `/v1/stats.csv?${bad}`);
+      expect(res.status, bad).toBe(400);
+      expect((await json(res)).code, bad).toBe("validation_error");
+    }
     for (const path of [
       `/v1/batches/${a.batchId}`,
       `/v1/batches/${a.batchId}/results`,

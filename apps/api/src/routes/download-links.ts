@@ -2,9 +2,10 @@ import { getBatch } from "@garbage/db";
 import { createRoute, z } from "@hono/zod-openapi";
 import { isDownloadPath, signDownloadToken } from "../download-token";
 import { ApiError } from "../errors";
-import { principalOf, siteScope, statsScope } from "../principal";
+import { principalOf, siteScope } from "../principal";
 import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
 import type { RouteDeps } from "../types";
+import { checkStatsQuery } from "./stats";
 
 /** Long enough to start a download after asking, short enough that a leaked link is soon worthless. */
 export const LINK_TTL_MS = 60_000;
@@ -49,7 +50,7 @@ const route = createRoute({
         },
       },
     },
-    400: errorResponse("Not a download path, or not in canonical form"),
+    400: errorResponse("Not a download path, not in canonical form, or a stats query /v1/stats.csv refuses"),
     ...authResponses,
     403: errorResponse("`site` of a stats export is not one of this API key's sites: code forbidden_site"),
     404: errorResponse("No such batch, or it belongs to a site this API key cannot see"),
@@ -93,7 +94,7 @@ export function downloadLinkRoutes(deps: RouteDeps) {
     if (batchId && !(await getBatch(deps.db, batchId, siteScope(c)))) {
       throw new ApiError(404, "not_found", "no such batch");
     }
-    if (url.pathname === "/v1/stats.csv") statsScope(principal, url.searchParams.get("site") ?? undefined);
+    if (url.pathname === "/v1/stats.csv") checkStatsQuery(deps, principal, url.searchParams);
     const expiresAt = Date.now() + LINK_TTL_MS;
     const token = signDownloadToken(deps.config.downloadSecret, path, principal, expiresAt);
     const sep = url.search ? "&" : "?";
