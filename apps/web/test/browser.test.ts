@@ -160,7 +160,28 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
     await page.getByTestId("batch-row").first().waitFor();
     expect(await page.getByTestId("batch-row").first().textContent()).toContain("completed");
     await shot("batches");
+    // Pages of three instead of 200 (the API answers the smaller limit as asked): the gallery loads page by
+    // page with "Load more", in upload order.
+    const pages = /\/v1\/batches\/[^/]+\/results\?/;
+    await page.route(pages, (route) =>
+      route.continue({
+        url: route
+          .request()
+          .url()
+          .replace(/([?&]limit=)200\b/, "$13"),
+      }),
+    );
     await page.getByRole("link", { name: batchId.slice(0, 8) }).click();
+    const tiles = page.getByTestId("tile");
+    const more = page.getByRole("button", { name: "Load more" });
+    await expect.poll(() => tiles.count()).toBe(3);
+    for (let shown = 3; shown < results.length; shown += 3) {
+      await more.click();
+      await expect.poll(() => tiles.count()).toBe(Math.min(shown + 3, results.length));
+    }
+    await expect.poll(() => more.count()).toBe(0);
+    expect(await tiles.locator(".filename").allTextContents()).toEqual(results.map((r) => r.filename));
+    await page.unroute(pages);
     await expect.poll(() => page.getByTestId("tile").count()).toBe(results.length);
     await expect
       .poll(() => page.locator(".tile img[src^='blob:']").count(), { timeout: 30_000 })
