@@ -71,6 +71,12 @@ export function createApp(deps: AppDeps) {
   app.route("/", queuesRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "downloadToken", {
+    type: "apiKey",
+    in: "query",
+    name: "token",
+    description: "A signed download link's token from POST /v1/downloads: one path and query, about a minute",
+  });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {

@@ -187,5 +187,23 @@ describe("signed download links", () => {
     expect(Object.keys(doc.paths["/v1/downloads"]?.post?.responses ?? {})).toEqual(
       expect.arrayContaining(["200", "400", "401", "403", "404", "429"]),
     );
+    const full = doc as unknown as {
+      paths: Record<string, { get?: { security?: Record<string, string[]>[] } }>;
+      components: { securitySchemes: Record<string, { type: string; in?: string; name?: string }> };
+    };
+    expect(full.components.securitySchemes.downloadToken).toMatchObject({
+      type: "apiKey",
+      in: "query",
+      name: "token",
+    });
+    for (const path of [
+      "/v1/batches/{id}/results.csv",
+      "/v1/batches/{id}/results.json",
+      "/v1/stats.csv",
+      "/v1/review/export",
+    ]) {
+      expect(full.paths[path]?.get?.security, path).toEqual([{ bearer: [] }, { downloadToken: [] }]);
+    }
+    expect(full.paths["/v1/stats"]?.get?.security).toEqual([{ bearer: [] }]);
   });
 });

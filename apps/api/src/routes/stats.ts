@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { toCsv } from "../csv";
 import { ApiError } from "../errors";
 import { type Principal, principalOf, statsScope } from "../principal";
-import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
+import { authResponses, BearerSecurity, createRouter, DownloadSecurity, errorResponse } from "../router";
 import { plainText } from "../text";
 import type { RouteDeps } from "../types";
 
@@ -112,7 +112,7 @@ const csvRoute = createRoute({
   description:
     "The same query as /v1/stats; one row per bucket and class: `bucket,class,count,share,needs_review," +
     "reviewed,changed` (share of the bucket's classified images; failures are not a class).",
-  security: BearerSecurity,
+  security: DownloadSecurity,
   request: { query: Query },
   responses: {
     200: {
