@@ -3,12 +3,14 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import { Registry } from "prom-client";
 import { apiKeyAuth } from "./auth";
+import { downloadTokenAuth } from "./download-token";
 import { createErrorHandler, notFound, validationHook } from "./errors";
 import { createApiMetrics } from "./metrics";
 import { rateLimit } from "./rate-limit";
 import { requestLog } from "./request-log";
 import { batchesRoutes } from "./routes/batches";
 import { classifyRoutes } from "./routes/classify";
+import { downloadLinkRoutes } from "./routes/download-links";
 import { downloadRoutes } from "./routes/downloads";
 import { exportRoutes } from "./routes/export";
 import { healthRoutes } from "./routes/health";
@@ -42,16 +44,21 @@ export function createApp(deps: AppDeps) {
     await next();
     stop({ method: c.req.method, route: c.req.routePath, status: String(c.res.status) });
   });
-  app.use(
-    "/v1/*",
-    apiKeyAuth({ envKeys: deps.config.apiKeys, db: deps.db, cacheMs: deps.config.apiKeyCacheMs }),
-  );
+  const keyAuth = apiKeyAuth({
+    envKeys: deps.config.apiKeys,
+    db: deps.db,
+    cacheMs: deps.config.apiKeyCacheMs,
+  });
+  const tokenAuth = downloadTokenAuth(deps.config.downloadSecret);
+  // A `?token=` (a signed download link) decides alone: it never falls back to, or adds to, a key.
+  app.use("/v1/*", (c, next) => (c.req.query("token") === undefined ? keyAuth(c, next) : tokenAuth(c, next)));
   app.use("/v1/*", rateLimit(deps.config.rateLimit));
 
   app.route("/", healthRoutes(routeDeps));
   app.route("/", metricsRoutes(routeDeps));
   app.route("/", batchesRoutes(routeDeps));
   app.route("/", downloadRoutes(routeDeps));
+  app.route("/", downloadLinkRoutes(routeDeps));
   app.route("/", classifyRoutes(routeDeps));
   app.route("/", statsRoutes(routeDeps));
   app.route("/", meRoutes(routeDeps));
@@ -64,6 +71,12 @@ export function createApp(deps: AppDeps) {
   app.route("/", queuesRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "downloadToken", {
+    type: "apiKey",
+    in: "query",
+    name: "token",
+    description: "A signed download link's token from POST /v1/downloads: one path and query, about a minute",
+  });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { resolveModel } from "@garbage/inference";
@@ -49,6 +50,8 @@ const envSchema = z.object({
   LOG_LEVEL: z.string().toLowerCase().pipe(z.enum(LOG_LEVELS)).default("info"),
   /** The built web UI; default apps/web/dist (scripts/build-web.mjs). */
   WEB_DIR: z.string().min(1).optional(),
+  // Signs the short-lived download links (POST /v1/downloads); replicas behind one address must share it.
+  DOWNLOAD_SECRET: z.string().min(32, "at least 32 characters").optional(),
 });
 
 // apps/api/src/config.ts and the bundle apps/api/dist/index.js sit at the same depth: both find apps/web/dist.
@@ -84,6 +87,8 @@ export interface AppConfig {
   evalReportDir: string | null;
   /** Where the built web UI is (index.html, docs.html, assets/); absent or null: no UI. */
   webDir?: string | null;
+  /** HMAC key of download links; a link works on every API process that has the same one. */
+  downloadSecret: string;
 }
 
 export interface Config extends AppConfig {
@@ -131,6 +136,8 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     enqueueTimeoutMs: 10_000,
     evalReportDir: e.EVAL_REPORT_DIR ? path.resolve(cwd, e.EVAL_REPORT_DIR) : null,
     webDir: e.WEB_DIR ? path.resolve(cwd, e.WEB_DIR) : DEFAULT_WEB_DIR,
+    // Unset: a random one, so links only work on the process that issued them (enough for one replica).
+    downloadSecret: e.DOWNLOAD_SECRET ?? randomBytes(32).toString("hex"),
   };
 }
 

@@ -28,3 +28,6 @@ export const authResponses = {
 };
 
 export const BearerSecurity = [{ bearer: [] as string[] }];
+
+/** The downloads: the API key, or instead a signed link's `?token=` (POST /v1/downloads). */
+export const DownloadSecurity: Record<string, string[]>[] = [{ bearer: [] }, { downloadToken: [] }];

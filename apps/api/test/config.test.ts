@@ -22,6 +22,16 @@ describe("parseConfig", () => {
     });
   });
 
+  it("takes DOWNLOAD_SECRET of at least 32 characters, else makes a random one per process", () => {
+    const env = { DATABASE_URL: "postgres://db/x" };
+    const secret = "s".repeat(32);
+    expect(parseConfig({ ...env, DOWNLOAD_SECRET: secret }).downloadSecret).toBe(secret);
+    expect(() => parseConfig({ ...env, DOWNLOAD_SECRET: "short" })).toThrow(ConfigError);
+    const [a, b] = [parseConfig(env).downloadSecret, parseConfig(env).downloadSecret];
+    expect(a).toMatch(/^[0-9a-f]{64}$/);
+    expect(a).not.toBe(b);
+  });
+
   it("finds the built web UI beside the api app (src or dist), or at WEB_DIR against the working directory", () => {
     const uiDir = path.resolve(import.meta.dirname, "../../web/dist");
     expect(parseConfig({ DATABASE_URL: "postgres://db/x" }, "/srv/app").webDir).toBe(uiDir);

@@ -89,6 +89,7 @@ describe("OpenAPI document", () => {
       "/v1/batches/{id}/results.csv",
       "/v1/batches/{id}/results.json",
       "/v1/classify",
+      "/v1/downloads",
       "/v1/images/{imageId}",
       "/v1/images/{imageId}/thumbnail",
       "/v1/me",

@@ -84,19 +84,22 @@ export function query(params: Record<string, string | number | boolean | null | 
   return s ? `?${s}` : "";
 }
 
-/** Fetches with the key and saves the answer as a file (a link cannot send the Authorization header). */
-export async function download(path: string, fallbackName: string): Promise<void> {
-  const res = await request(path);
-  const disposition = res.headers.get("Content-Disposition") ?? "";
-  const name = /filename="?([^";]+)"?/.exec(disposition)?.[1] ?? fallbackName;
-  const url = URL.createObjectURL(await res.blob());
+/**
+ * Saves a download (results, stats CSV, reviewed-images tar) straight to disk: a link cannot send the
+ * Authorization header, so the API signs this one path for about a minute (POST /v1/downloads) and the
+ * browser follows it, streaming the file instead of holding it in memory. Errors the API can tell up front
+ * (no such batch, a site the key may not read) reject here, in words.
+ */
+export async function download(path: string): Promise<void> {
+  const { url } = await sendJson<{ url: string }>("POST", "/v1/downloads", { path });
   const a = document.createElement("a");
   a.href = url;
-  a.download = name;
+  // The file name comes from the response's Content-Disposition.
+  a.download = "";
+  a.rel = "noreferrer";
   document.body.append(a);
   a.click();
   a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 export const percent = (x: number | null | undefined, digits = 1) =>

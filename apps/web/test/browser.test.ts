@@ -6,14 +6,16 @@
  * Screenshots of every page go to artifacts/screenshots/ (git-ignored).
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../worker/test/helpers";
-import { CHROMIUM, MAX_FILE_BYTES, type Service, startService } from "./harness";
+import { CHROMIUM, DOCS_SCREENSHOTS, MAX_FILE_BYTES, type Service, startService } from "./harness";
 
 const SHOTS = path.join(REPO_ROOT, "artifacts/screenshots");
+/** The README's screenshots, written with UI_DOCS_SCREENSHOTS=1. */
+const DOCS = ["classify", "stats"];
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
 
@@ -69,7 +71,14 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
     await svc?.close();
   });
 
-  const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const shot = async (name: string) => {
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+    if (DOCS_SCREENSHOTS && DOCS.includes(name))
+      await copyFile(
+        path.join(SHOTS, `${name}.png`),
+        path.join(REPO_ROOT, "docs/screenshots", `${name}.png`),
+      );
+  };
   const nav = async (label: string) => {
     await page
       .getByRole("navigation", { name: "Main" })
@@ -77,12 +86,17 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
       .click();
     await page.getByRole("heading", { level: 1 }).first().waitFor();
   };
-  /** Clicks a download button and returns the saved file's text. */
+  /**
+   * Clicks a download button and returns the saved file's text. The browser follows a signed link (no
+   * Authorization header, no copy in the page's memory) and streams it to disk.
+   */
   const downloaded = async (button: string) => {
     const [download] = await Promise.all([
       page.waitForEvent("download"),
       page.getByRole("button", { name: button }).click(),
     ]);
+    expect(download.url()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/[^#]*[?&]token=[\w.-]+$/);
+    expect(await download.failure()).toBeNull();
     return readFile((await download.path()) as string, "utf8");
   };
   const batchResults = async () =>
@@ -146,7 +160,28 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
     await page.getByTestId("batch-row").first().waitFor();
     expect(await page.getByTestId("batch-row").first().textContent()).toContain("completed");
     await shot("batches");
+    // Pages of three instead of 200 (the API answers the smaller limit as asked): the gallery loads page by
+    // page with "Load more", in upload order.
+    const pages = /\/v1\/batches\/[^/]+\/results\?/;
+    await page.route(pages, (route) =>
+      route.continue({
+        url: route
+          .request()
+          .url()
+          .replace(/([?&]limit=)200\b/, "$13"),
+      }),
+    );
     await page.getByRole("link", { name: batchId.slice(0, 8) }).click();
+    const tiles = page.getByTestId("tile");
+    const more = page.getByRole("button", { name: "Load more" });
+    await expect.poll(() => tiles.count()).toBe(3);
+    for (let shown = 3; shown < results.length; shown += 3) {
+      await more.click();
+      await expect.poll(() => tiles.count()).toBe(Math.min(shown + 3, results.length));
+    }
+    await expect.poll(() => more.count()).toBe(0);
+    expect(await tiles.locator(".filename").allTextContents()).toEqual(results.map((r) => r.filename));
+    await page.unroute(pages);
     await expect.poll(() => page.getByTestId("tile").count()).toBe(results.length);
     await expect
       .poll(() => page.locator(".tile img[src^='blob:']").count(), { timeout: 30_000 })
@@ -279,7 +314,6 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
   });
 
   it("fits a phone's width on every page, without errors in the console", async () => {
-    await page.setViewportSize({ width: 390, height: 844 });
     for (const [hash, name] of [
       ["#/", "classify"],
       ["#/batches", "batches"],
@@ -288,10 +322,19 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
       ["#/stats", "stats"],
       ["#/model", "model"],
     ]) {
+      // The batch page at half a phone's height: its last tiles are then surely far out of view.
+      await page.setViewportSize({ width: 390, height: name === "batch" ? 420 : 844 });
       await page.goto(`${svc.url}/${hash}`);
       await page.getByRole("heading", { level: 1 }).first().waitFor();
       await page.waitForLoadState("networkidle");
-      if (name === "batch") await page.getByTestId("tile").first().waitFor();
+      if (name === "batch") {
+        // Thumbnails are fetched as they come near the viewport: the last tile, far below, waits for a scroll.
+        const last = page.getByTestId("tile").last();
+        await last.waitFor();
+        expect(await last.locator(".img-loading").count(), "last thumbnail before scrolling").toBe(1);
+        await last.scrollIntoViewIfNeeded();
+        await expect.poll(() => last.locator("img[src^='blob:']").count()).toBe(1);
+      }
       await shot(`phone-${name}`);
       expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
     }

@@ -37,6 +37,12 @@ import {
 import { type ServiceProcess, startWorkerProcess, stopProcess } from "../../worker/test/processes";
 
 export const CHROMIUM = "/usr/bin/chromium";
+/**
+ * UI_DOCS_SCREENSHOTS=1 also writes the README's screenshots (docs/screenshots/) under a readable site name.
+ * The statistics then count every batch of that site, so the database must not have any yet.
+ */
+export const DOCS_SCREENSHOTS = process.env.UI_DOCS_SCREENSHOTS === "1";
+const DOCS_SITE = "plant-north";
 export const MAX_FILE_BYTES = 1024 * 1024;
 const run = promisify(execFile);
 
@@ -136,6 +142,16 @@ export async function startService(): Promise<Service> {
   const evalReportDir = await writeEvalReport(dir, model, images);
 
   const db = await openTestDb();
+  // A fresh site per run: the test database and its statistics rollup are shared and never emptied.
+  const site = DOCS_SCREENSHOTS ? DOCS_SITE : `ui-site-${randomUUID().slice(0, 8)}`;
+  if (DOCS_SCREENSHOTS) {
+    const seen = await db.pool.query("select 1 from batches where site = $1 limit 1", [site]);
+    if (seen.rowCount) {
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`UI_DOCS_SCREENSHOTS: ${site} already has batches here; use a fresh TEST_DATABASE_URL`);
+    }
+  }
   const storageUrl = pathToFileURL(path.join(dir, "store")).href;
   const store = createStore(storageUrl);
   const redis = createRedis(TEST_REDIS_URL, { forWorker: false });
@@ -143,7 +159,6 @@ export async function startService(): Promise<Service> {
   const queue = createQueue(redis, queueName);
   const key = `ui-test-${randomUUID()}`;
   const adminKey = `ui-admin-${randomUUID()}`;
-  const site = `ui-site-${randomUUID().slice(0, 8)}`;
   const classifier = await loadClassifier({ model, threads: 1 });
   const base = parseConfig({ DATABASE_URL: TEST_DATABASE_URL, REQUIRE_MODEL: "false" });
   const config = {

@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { toCsv } from "../csv";
 import { ApiError } from "../errors";
 import { siteScope } from "../principal";
-import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
+import { authResponses, createRouter, DownloadSecurity, errorResponse } from "../router";
 import { BatchSchema, ResultItem, toBatch, toResultItem } from "../schemas";
 import type { RouteDeps } from "../types";
 
@@ -20,7 +20,7 @@ const jsonRoute = createRoute({
   method: "get",
   path: "/v1/batches/{id}/results.json",
   summary: "Every result of a batch as a JSON download",
-  security: BearerSecurity,
+  security: DownloadSecurity,
   request: { params: IdParam },
   responses: {
     200: {
@@ -58,7 +58,7 @@ const csvRoute = createRoute({
   path: "/v1/batches/{id}/results.csv",
   summary: "Every result of a batch as a CSV download",
   description: `Columns: ${CSV_HEADER.join(", ")}. \`label\` is the model's; \`top\` is \`label:confidence\` pairs.`,
-  security: BearerSecurity,
+  security: DownloadSecurity,
   request: { params: IdParam },
   responses: {
     200: {

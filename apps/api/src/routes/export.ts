@@ -2,7 +2,7 @@ import { reviewedEntries } from "@garbage/storage";
 import { createRoute, z } from "@hono/zod-openapi";
 import tar from "tar-stream";
 import { siteScope } from "../principal";
-import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
+import { authResponses, createRouter, DownloadSecurity, errorResponse } from "../router";
 import { plainText } from "../text";
 import type { RouteDeps } from "../types";
 
@@ -14,7 +14,7 @@ const route = createRoute({
     "Every reviewed image (confirmed or corrected) this key can see, as `<class>/<imageId>.<ext>` under its " +
     "reviewed label: extract it and pass the folder to `npm run train`. Streamed; the same layout as " +
     "`garbage export-reviewed --out <dir>`.",
-  security: BearerSecurity,
+  security: DownloadSecurity,
   request: { query: z.object({ site: plainText().optional() }) },
   responses: {
     200: {

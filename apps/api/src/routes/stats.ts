@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { toCsv } from "../csv";
 import { ApiError } from "../errors";
 import { type Principal, principalOf, statsScope } from "../principal";
-import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
+import { authResponses, BearerSecurity, createRouter, DownloadSecurity, errorResponse } from "../router";
 import { plainText } from "../text";
 import type { RouteDeps } from "../types";
 
@@ -112,7 +112,7 @@ const csvRoute = createRoute({
   description:
     "The same query as /v1/stats; one row per bucket and class: `bucket,class,count,share,needs_review," +
     "reviewed,changed` (share of the bucket's classified images; failures are not a class).",
-  security: BearerSecurity,
+  security: DownloadSecurity,
   request: { query: Query },
   responses: {
     200: {
@@ -125,7 +125,8 @@ const csvRoute = createRoute({
   },
 });
 
-async function readStats(deps: RouteDeps, principal: Principal, q: z.infer<typeof Query>) {
+/** The window and sites a query reads; throws what the routes answer for a query they refuse. */
+function statsWindow(deps: RouteDeps, principal: Principal, q: z.infer<typeof Query>) {
   const scope = statsScope(principal, q.site);
   const to = q.to ? new Date(q.to) : new Date();
   const from = q.from ? new Date(q.from) : new Date(to.getTime() - BUCKET_MS.day);
@@ -138,6 +139,24 @@ async function readStats(deps: RouteDeps, principal: Principal, q: z.infer<typeo
       `${buckets} ${q.bucket} buckets requested, at most ${deps.config.maxStatsBuckets}: use a coarser bucket`,
     );
   }
+  return { scope, from, to };
+}
+
+/**
+ * Refuses, as /v1/stats.csv would, a query it would refuse: a download link is checked when it is asked
+ * for, while the page can still say why, not when the browser follows it.
+ */
+export function checkStatsQuery(deps: RouteDeps, principal: Principal, params: URLSearchParams): void {
+  const parsed = Query.safeParse(Object.fromEntries(params));
+  if (!parsed.success) {
+    const summary = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new ApiError(400, "validation_error", summary);
+  }
+  statsWindow(deps, principal, parsed.data);
+}
+
+async function readStats(deps: RouteDeps, principal: Principal, q: z.infer<typeof Query>) {
+  const { scope, from, to } = statsWindow(deps, principal, q);
   const stats = await getStats(deps.db, {
     from,
     to,

@@ -12,11 +12,40 @@ export function ErrorBox({ error }: { error: unknown }) {
   );
 }
 
-/** An image fetched with the API key (an <img src> cannot send it) and shown from an object URL. */
-export function AuthImage({ src, alt, class: cls }: { src: string; alt: string; class?: string }) {
+/** True once the element has come within `margin` of the viewport (and from then on). */
+function useSeen(enabled: boolean, margin = "300px") {
+  const ref = useRef<HTMLSpanElement>(null);
+  const [seen, setSeen] = useState(!enabled);
+  useEffect(() => {
+    const el = ref.current;
+    if (seen || !el) return;
+    if (typeof IntersectionObserver === "undefined") return setSeen(true);
+    const observer = new IntersectionObserver(
+      (entries) => {
+        if (entries.some((e) => e.isIntersecting)) {
+          setSeen(true);
+          observer.disconnect();
+        }
+      },
+      { rootMargin: margin },
+    );
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [seen]);
+  return { ref, seen };
+}
+
+/**
+ * An image fetched with the API key (an <img src> cannot send it) and shown from an object URL. `lazy`
+ * waits until it is about to scroll into view, so a gallery of thousands fetches only what is looked at.
+ */
+export function AuthImage(props: { src: string; alt: string; class?: string; lazy?: boolean }) {
+  const { src, alt, class: cls } = props;
+  const { ref, seen } = useSeen(props.lazy ?? false);
   const [url, setUrl] = useState<string | null>(null);
   const [failed, setFailed] = useState(false);
   useEffect(() => {
+    if (!seen) return;
     let objectUrl: string | null = null;
     let live = true;
     setUrl(null);
@@ -33,9 +62,9 @@ export function AuthImage({ src, alt, class: cls }: { src: string; alt: string; 
       live = false;
       if (objectUrl) URL.revokeObjectURL(objectUrl);
     };
-  }, [src]);
+  }, [src, seen]);
   if (failed) return <span class={`img-missing ${cls ?? ""}`}>image unavailable</span>;
-  if (!url) return <span class={`img-loading ${cls ?? ""}`} aria-busy="true" />;
+  if (!url) return <span ref={ref} class={`img-loading ${cls ?? ""}`} aria-busy="true" />;
   return <img src={url} alt={alt} class={cls} />;
 }
 

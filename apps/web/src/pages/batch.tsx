@@ -1,28 +1,16 @@
-import { useState } from "preact/hooks";
-import { describe, download, getJson, percent, query } from "../api";
-import { AuthImage, ErrorBox, Field, usePoll, when } from "../components/common";
+import { useMemo, useState } from "preact/hooks";
+import { describe, download, percent } from "../api";
+import { AuthImage, ErrorBox, Field, when } from "../components/common";
 import { ReviewWarning } from "../components/result-card";
-import type { Batch, Me, Page, ResultItem } from "../types";
-import { isRunning, Progress } from "./batches";
-
-async function allResults(id: string, label: string, needsReview: string): Promise<ResultItem[]> {
-  const items: ResultItem[] = [];
-  let cursor: string | null = null;
-  do {
-    const page: Page<ResultItem> = await getJson(
-      `/v1/batches/${id}/results${query({ limit: 500, cursor, label, needsReview })}`,
-    );
-    items.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor && items.length < 5000);
-  return items;
-}
+import type { Me, ResultItem } from "../types";
+import { useResultFeed } from "../use-result-feed";
+import { Progress } from "./batches";
 
 function Tile({ r }: { r: ResultItem }) {
   const label = r.effectiveLabel ?? r.label;
   return (
     <figure class={`tile${r.needsReview ? " needs-review" : ""}`} data-testid="tile">
-      <AuthImage src={`/v1/images/${r.imageId}/thumbnail`} alt={r.filename ?? r.imageId} />
+      <AuthImage src={`/v1/images/${r.imageId}/thumbnail`} alt={r.filename ?? r.imageId} lazy />
       <figcaption>
         <span class="filename">{r.filename ?? r.imageId}</span>
         {r.status === "ok" ? (
@@ -50,23 +38,10 @@ export function BatchPage({ id, me }: { id: string; me: Me }) {
   const [label, setLabel] = useState("");
   const [needsReview, setNeedsReview] = useState("");
   const [downloadError, setDownloadError] = useState<string | null>(null);
-  const { value, error } = usePoll(
-    async () => {
-      const [batch, items] = await Promise.all([
-        getJson<Batch>(`/v1/batches/${id}`),
-        allResults(id, label, needsReview),
-      ]);
-      return { batch, items };
-    },
-    [id, label, needsReview],
-    1500,
-    (v) => isRunning(v.batch),
-  );
+  const filter = useMemo(() => ({ label, needsReview }), [label, needsReview]);
+  const { batch: b, items, hasMore, loadMore, error } = useResultFeed(id, filter);
   const save = (format: "csv" | "json") =>
-    download(`/v1/batches/${id}/results.${format}`, `batch-${id}.${format}`).catch((err) =>
-      setDownloadError(describe(err)),
-    );
-  const b = value?.batch;
+    download(`/v1/batches/${id}/results.${format}`).catch((err) => setDownloadError(describe(err)));
   return (
     <section>
       <p>
@@ -122,14 +97,23 @@ export function BatchPage({ id, me }: { id: string; me: Me }) {
           {downloadError}
         </p>
       ) : null}
-      {value ? (
+      {items ? (
         <>
-          <p aria-live="polite">{value.items.length} results shown</p>
+          <p aria-live="polite">
+            {items.length} results shown{hasMore ? ", more to load" : ""}
+          </p>
           <div class="gallery">
-            {value.items.map((r) => (
+            {items.map((r) => (
               <Tile key={r.imageId} r={r} />
             ))}
           </div>
+          {hasMore ? (
+            <p>
+              <button type="button" onClick={loadMore}>
+                Load more
+              </button>
+            </p>
+          ) : null}
         </>
       ) : (
         <p aria-busy="true">Loading…</p>

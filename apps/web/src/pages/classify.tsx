@@ -35,6 +35,10 @@ const fromResult = (r: ResultItem): Pick<Entry, "result" | "error"> =>
       }
     : { result: null, error: `Not classified: ${r.error?.message ?? r.error?.code ?? "failed"}` };
 
+const PAGE = 200;
+/** Cards shown at first and added per "Show more": thousands of previews at once would stall the page. */
+const CARDS = 60;
+
 export function ClassifyPage({ me }: { me: Me }) {
   const [site, setSite] = useState(me.sites?.[0] ?? "");
   const [line, setLine] = useState("");
@@ -43,6 +47,7 @@ export function ClassifyPage({ me }: { me: Me }) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [dragging, setDragging] = useState(false);
+  const [shown, setShown] = useState(CARDS);
   const run = useRef(0);
 
   const previews = useRef<string[]>([]);
@@ -79,33 +84,41 @@ export function ClassifyPage({ me }: { me: Me }) {
     for (const f of files) form.append("images", f, f.name);
     const accepted = await getJson<Batch>("/v1/batches", { method: "POST", body: form });
     setBatch(accepted);
-    // Results fill in as workers write them; poll until the batch is done.
+    // Results fill in as workers write them. Images are indexed in upload order (0..n-1, the order of the
+    // form's parts, so entries[i] is image i) and a result never changes once written: each poll reads on
+    // from the first image still queued, never the finished ones again.
+    let done = -1;
     for (;;) {
       if (run.current !== id) return;
-      const [b, page] = await Promise.all([
-        getJson<Batch>(`/v1/batches/${accepted.id}`),
-        getJson<Page<ResultItem>>(`/v1/batches/${accepted.id}/results${query({ limit: 1000 })}`),
-      ]);
+      const b = await getJson<Batch>(`/v1/batches/${accepted.id}`);
       if (run.current !== id) return;
       setBatch(b);
-      setEntries((es) => {
-        const used = new Set<number>();
-        const names = new Set(page.items.map((r) => r.filename));
-        const next = es.slice();
-        for (const r of page.items) {
-          if (r.status === "queued") continue;
-          // By name; a name the API stored differently (see the 202's warnings) takes the next open card.
-          let i = next.findIndex((e, j) => !used.has(j) && e.name === r.filename);
-          if (i < 0)
-            i = next.findIndex((e, j) => !used.has(j) && !e.result && !e.error && !names.has(e.name));
-          if (i < 0) continue;
-          used.add(i);
-          next[i] = { ...(next[i] as Entry), ...fromResult(r) };
-        }
-        return next;
-      });
-      if (b.status.startsWith("completed")) return;
-      await new Promise((r) => setTimeout(r, 1000));
+      const before = done;
+      for (let pages = 0; pages < 5 && done < b.total - 1; pages++) {
+        const cursor = done < 0 ? null : done;
+        const page = await getJson<Page<ResultItem>>(
+          `/v1/batches/${accepted.id}/results${query({ cursor, limit: PAGE })}`,
+        );
+        if (run.current !== id) return;
+        const start = done + 1;
+        setEntries((es) => {
+          const next = es.slice();
+          for (const [j, r] of page.items.entries()) {
+            const entry = next[start + j];
+            if (entry && r.status !== "queued") next[start + j] = { ...entry, ...fromResult(r) };
+          }
+          return next;
+        });
+        const queued = page.items.findIndex((r) => r.status === "queued");
+        done += queued < 0 ? page.items.length : queued;
+        if (queued >= 0 || page.nextCursor === null) break;
+      }
+      if (done >= b.total - 1) return;
+      // A finished batch is read to its end at once; one that says finished yet lists a queued image
+      // (nothing left to wait for) stops here rather than asking in a loop.
+      const finished = b.status.startsWith("completed");
+      if (finished && done === before) return;
+      if (!finished) await new Promise((r) => setTimeout(r, 1000));
     }
   }
 
@@ -115,6 +128,7 @@ export function ClassifyPage({ me }: { me: Me }) {
     const id = ++run.current;
     setError(null);
     setBatch(null);
+    setShown(CARDS);
     revoke();
     previews.current = files.map((f) => URL.createObjectURL(f));
     setEntries(
@@ -204,17 +218,24 @@ export function ClassifyPage({ me }: { me: Me }) {
       ) : null}
       {busy && !batch && entries.length > 1 ? <p aria-live="polite">Uploading…</p> : null}
       <div class="cards">
-        {entries.map((e) => (
+        {entries.slice(0, shown).map((e) => (
           <ResultCard
             key={e.preview}
             name={e.name}
-            image={<img src={e.preview} alt={e.name} />}
+            image={<img src={e.preview} alt={e.name} loading="lazy" />}
             result={e.result}
             error={e.error}
             pending={busy}
           />
         ))}
       </div>
+      {entries.length > shown ? (
+        <p>
+          <button type="button" onClick={() => setShown((n) => n + CARDS)}>
+            Show more ({entries.length - shown} not shown)
+          </button>
+        </p>
+      ) : null}
     </section>
   );
 }

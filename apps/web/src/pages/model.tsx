@@ -198,7 +198,7 @@ export function ModelPage({ me }: { me: Me }) {
           disabled={exporting}
           onClick={() => {
             setExporting(true);
-            download(`/v1/review/export${query({ site })}`, "reviewed.tar")
+            download(`/v1/review/export${query({ site })}`)
               .catch(setError)
               .finally(() => setExporting(false));
           }}

@@ -126,9 +126,7 @@ export function StatsPage({ me }: { me: Me }) {
         <button
           type="button"
           onClick={() =>
-            void download(`/v1/stats.csv${params()}`, "stats.csv").catch((err) =>
-              setError(new Error(describe(err))),
-            )
+            void download(`/v1/stats.csv${params()}`).catch((err) => setError(new Error(describe(err))))
           }
         >
           Export CSV
