@@ -51,7 +51,11 @@ const envSchema = z.object({
   /** The built web UI; default apps/web/dist (scripts/build-web.mjs). */
   WEB_DIR: z.string().min(1).optional(),
   // Signs the short-lived download links (POST /v1/downloads); replicas behind one address must share it.
-  DOWNLOAD_SECRET: z.string().min(32, "at least 32 characters").optional(),
+  // compose passes `${DOWNLOAD_SECRET:-}`: empty means unset, not a too-short secret.
+  DOWNLOAD_SECRET: z.preprocess(
+    (v) => (v === "" ? undefined : v),
+    z.string().min(32, "at least 32 characters").optional(),
+  ),
 });
 
 // apps/api/src/config.ts and the bundle apps/api/dist/index.js sit at the same depth: both find apps/web/dist.

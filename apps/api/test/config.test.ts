@@ -27,6 +27,7 @@ describe("parseConfig", () => {
     const secret = "s".repeat(32);
     expect(parseConfig({ ...env, DOWNLOAD_SECRET: secret }).downloadSecret).toBe(secret);
     expect(() => parseConfig({ ...env, DOWNLOAD_SECRET: "short" })).toThrow(ConfigError);
+    expect(parseConfig({ ...env, DOWNLOAD_SECRET: "" }).downloadSecret).toMatch(/^[0-9a-f]{64}$/);
     const [a, b] = [parseConfig(env).downloadSecret, parseConfig(env).downloadSecret];
     expect(a).toMatch(/^[0-9a-f]{64}$/);
     expect(a).not.toBe(b);
