@@ -1,6 +1,7 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { describe, request } from "../api";
+import type { Me } from "../types";
 
 /** An error in words, announced to screen readers. */
 export function ErrorBox({ error }: { error: unknown }) {
@@ -118,3 +119,20 @@ export function Field({ label, children }: { label: string; children: ComponentC
 }
 
 export const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : "–");
+
+/** The sites a key may pick: its own list, or every site with batches for a key that sees all. */
+export function SiteSelect(props: { me: Me; value: string; onChange: (site: string) => void }) {
+  const { me } = props;
+  return (
+    <Field label="Site">
+      <select value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
+        {me.sites?.length === 1 ? null : <option value="">all my sites</option>}
+        {(me.sites ?? me.visibleSites).map((s) => (
+          <option key={s} value={s}>
+            {s}
+          </option>
+        ))}
+      </select>
+    </Field>
+  );
+}

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { download, getJson, percent, query } from "../api";
-import { AuthImage, ErrorBox, Field, when } from "../components/common";
+import { AuthImage, ErrorBox, SiteSelect, when } from "../components/common";
 import type { Me, Metrics, ModelInfo } from "../types";
 
 const show = (v: unknown): string =>
@@ -183,16 +183,7 @@ export function ModelPage({ me }: { me: Me }) {
         file, ready for <code>npm run train</code>.
       </p>
       <div class="row">
-        <Field label="Site">
-          <select value={site} onChange={(e) => setSite(e.currentTarget.value)}>
-            {me.sites?.length === 1 ? null : <option value="">all my sites</option>}
-            {(me.sites ?? me.visibleSites).map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <SiteSelect me={me} value={site} onChange={setSite} />
         <button
           type="button"
           disabled={exporting}

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { getJson, percent, query, sendJson, session } from "../api";
-import { AuthImage, ErrorBox, Field, when } from "../components/common";
+import { AuthImage, ErrorBox, Field, SiteSelect, when } from "../components/common";
 import { reasonWords } from "../components/result-card";
 import type { Me, ReviewPage as Queue, ReviewItem, SimilarItem } from "../types";
 
@@ -102,16 +102,7 @@ export function ReviewPage({ me }: { me: Me }) {
     <section>
       <h1>Review queue</h1>
       <div class="row">
-        <Field label="Site">
-          <select value={site} onChange={(e) => setSite(e.currentTarget.value)}>
-            {me.sites?.length === 1 ? null : <option value="">all my sites</option>}
-            {(me.sites ?? me.visibleSites).map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <SiteSelect me={me} value={site} onChange={setSite} />
         <Field label="Line">
           <input value={line} onChange={(e) => setLine(e.currentTarget.value)} />
         </Field>

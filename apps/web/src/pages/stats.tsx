@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { describe, download, getJson, percent, query } from "../api";
 import { ChartCanvas } from "../components/chart";
-import { ErrorBox, Field } from "../components/common";
+import { ErrorBox, Field, SiteSelect } from "../components/common";
 import { colour } from "../palette";
 import type { Me, Stats } from "../types";
 
@@ -97,16 +97,7 @@ export function StatsPage({ me }: { me: Me }) {
           void load();
         }}
       >
-        <Field label="Site">
-          <select value={site} onChange={(e) => setSite(e.currentTarget.value)}>
-            {me.sites?.length === 1 ? null : <option value="">all my sites</option>}
-            {(me.sites ?? me.visibleSites).map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <SiteSelect me={me} value={site} onChange={setSite} />
         <Field label="Line">
           <input value={line} onInput={(e) => setLine(e.currentTarget.value)} />
         </Field>
