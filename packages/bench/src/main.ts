@@ -45,7 +45,7 @@ sweeps (comma lists; every combination is measured in this one run, so their rat
   --classify-batch 1,2,4,8  classify: the API's CLASSIFY_MAX_BATCH (default: the API's default)
   --classify-wait 0,2,5     classify: the API's CLASSIFY_MAX_WAIT_MS (default: the API's default)
   --classify-threads 1,2    classify: the API's CLASSIFY_THREADS (default: --threads)
-  --worker-batch 8,16,32    pipeline: the workers' BATCH_SIZE, images per session.run (default 16)
+  --worker-batch 8,16,32    pipeline: the workers' BATCH_SIZE, images per session.run (default: the worker's, 8)
   --chunk-size 8,16         pipeline: the API's CHUNK_SIZE, images per queue job (default: the API's default)
   --pipeline-workers 1,2    pipeline: worker processes, --threads split between them (default 1,2)`;
 

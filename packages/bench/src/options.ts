@@ -37,7 +37,7 @@ export interface Sweep {
   classifyWait?: number[];
   /** CLASSIFY_THREADS of the API in the classify suite (default: --threads). */
   classifyThreads?: number[];
-  /** BATCH_SIZE of the workers in the pipeline suite (default 16). */
+  /** BATCH_SIZE of the workers in the pipeline suite (default: the worker's). */
   workerBatch?: number[];
   /** CHUNK_SIZE of the API (images per queue job) in the pipeline suite. */
   chunkSize?: number[];

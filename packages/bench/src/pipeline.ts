@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { getBatch } from "@garbage/db";
 import { sql } from "drizzle-orm";
+import { DEFAULT_BATCH_SIZE } from "../../../apps/worker/src/config.js";
 import { scrapeMetric } from "../../../apps/worker/test/processes.js";
 import { photoSet } from "./images.js";
 import { combinations, variantLabel } from "./options.js";
@@ -14,8 +15,6 @@ interface Upload {
   name: string;
   data: Buffer;
 }
-
-export const DEFAULT_WORKER_BATCH = 16;
 
 interface Layout {
   workers: number;
@@ -51,7 +50,7 @@ export async function pipelineSuite(ctx: SuiteContext): Promise<Measurement[]> {
       const layout: Layout = {
         workers,
         threads: Math.max(1, Math.floor(ctx.threads / workers)),
-        batch: v.batch ?? DEFAULT_WORKER_BATCH,
+        batch: v.batch ?? DEFAULT_BATCH_SIZE,
         ...(v.chunk !== undefined ? { chunk: v.chunk } : {}),
       };
       const shape = `${workers} worker${workers > 1 ? "s" : ""} x ${layout.threads} threads`;
