@@ -43,6 +43,8 @@ const envSchema = z.object({
   // Concurrent /v1/classify images share one session.run of up to this many; beyond MAX_QUEUE waiting, 503.
   CLASSIFY_MAX_BATCH: positiveInt(8),
   CLASSIFY_MAX_QUEUE: positiveInt(64),
+  // How long a lone image waits for others to share its run; every millisecond is added to one client's latency.
+  CLASSIFY_MAX_WAIT_MS: z.coerce.number().int().min(0).default(2),
   /** "false" lets the API report ready without a loaded model (inference then only happens in workers). */
   REQUIRE_MODEL: z.enum(["true", "false"]).default("true"),
   // Where `garbage eval --report <dir>` wrote its report (or a folder of such reports): GET /v1/model shows it.
@@ -105,6 +107,7 @@ export interface Config extends AppConfig {
   classifyThreads: number | undefined;
   classifyMaxBatch: number;
   classifyMaxQueue: number;
+  classifyMaxWaitMs: number;
   logLevel: LogLevel;
 }
 
@@ -134,6 +137,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     classifyThreads: e.CLASSIFY_THREADS,
     classifyMaxBatch: e.CLASSIFY_MAX_BATCH,
     classifyMaxQueue: e.CLASSIFY_MAX_QUEUE,
+    classifyMaxWaitMs: e.CLASSIFY_MAX_WAIT_MS,
     logLevel: e.LOG_LEVEL,
     requireModel: e.REQUIRE_MODEL === "true",
     maxStatsBuckets: 10_000,

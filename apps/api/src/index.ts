@@ -102,6 +102,7 @@ async function start(config: Config) {
       threads: config.classifyThreads ?? availableParallelism(),
       maxBatch: config.classifyMaxBatch,
       maxQueue: config.classifyMaxQueue,
+      maxWaitMs: config.classifyMaxWaitMs,
       limits: { maxPixels: config.maxPixels, maxBytes: config.limits.maxFileBytes },
     });
     const loaded = classifier;

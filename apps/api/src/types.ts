@@ -32,6 +32,14 @@ export interface Classifier {
           top: { label: string; confidence: number }[];
           needsReview: boolean;
           review: { lowConfidence: boolean; unfamiliar: boolean; distance: number | null };
+          /** Where the time went (ms), when the classifier measures it: sent back as Server-Timing. */
+          timings?: {
+            waitMs: number;
+            decodeMs: number;
+            inferenceMs: number;
+            threadMs: number;
+            batchSize: number;
+          };
         }
       | { ok: false; error: { code: string; message: string } }
     >

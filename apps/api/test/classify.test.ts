@@ -70,6 +70,18 @@ describe("POST /v1/classify", () => {
       body: form([{ name: "image", data: await png(250, 0, 0), filename: "red.png" }]),
     });
     expect(multipart.status).toBe(200);
+    // Where the time went, phase by phase, as Server-Timing (what `npm run bench -- classify` reads).
+    const timing = multipart.headers.get("server-timing") ?? "";
+    expect(timing.split(", ").map((e) => e.split(";")[0])).toEqual([
+      "read",
+      "wait",
+      "decode",
+      "infer",
+      "thread",
+      "app",
+    ]);
+    for (const entry of timing.split(", ")) expect(entry).toMatch(/^[a-z]+;dur=\d+\.\d\d$/);
+    expect(Number(multipart.headers.get("x-model-batch-size"))).toBe(1);
     const red = await json<{
       label: string;
       confidence: number;

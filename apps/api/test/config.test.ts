@@ -18,6 +18,8 @@ describe("parseConfig", () => {
       chunkSize: 16,
       modelPath: "/srv/app/models/garbage-resnet50.onnx",
       classifyThreads: undefined,
+      classifyMaxBatch: 8,
+      classifyMaxWaitMs: 2,
       requireModel: true,
     });
   });
@@ -59,6 +61,7 @@ describe("parseConfig", () => {
       CHUNK_SIZE: "8",
       MODEL_PATH: "/m/model.onnx",
       CLASSIFY_THREADS: "2",
+      CLASSIFY_MAX_WAIT_MS: "0",
       REQUIRE_MODEL: "false",
     });
     expect(config).toMatchObject({
@@ -77,6 +80,7 @@ describe("parseConfig", () => {
       chunkSize: 8,
       modelPath: "/m/model.onnx",
       classifyThreads: 2,
+      classifyMaxWaitMs: 0,
       requireModel: false,
     });
   });
@@ -99,6 +103,7 @@ describe("parseConfig", () => {
     [{ DATABASE_URL: "x", API_KEYS: ":north" }],
     [{ DATABASE_URL: "x", API_KEYS: "k:|" }],
     [{ DATABASE_URL: "x", RATE_LIMIT_RPS: "-1" }],
+    [{ DATABASE_URL: "x", CLASSIFY_MAX_WAIT_MS: "-1" }],
     [{ DATABASE_URL: "x", RATE_LIMIT_RPS: "1", RATE_LIMIT_BURST: "0" }],
   ])("refuses %j", (env) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);

@@ -9,6 +9,13 @@ import { z } from "zod";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
 
+/**
+ * Images per session.run. 8, measured with the int8 model on a 2-core AVX2 host (docs/capacity.md, "Tuning"):
+ * 16 and 32 ran no faster (session.run is 33-34 images/s at batch 1, 8 and 32 there) and cost each worker
+ * 130 and 440 MiB more at its peak (32 took a worker past 850 MiB).
+ */
+export const DEFAULT_BATCH_SIZE = 8;
+
 // An empty variable (`FOO=` in a compose file) means "use the default", not "invalid".
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
@@ -30,7 +37,7 @@ export const configSchema = z.object({
   MODEL_PATH: optional(z.string().optional()),
   WORKER_PROVIDER: optional(z.enum(["cpu", "cuda"]).default("cpu")),
   WORKER_THREADS: int(1, availableParallelism()),
-  BATCH_SIZE: int(1, 16),
+  BATCH_SIZE: int(1, DEFAULT_BATCH_SIZE),
   BATCH_WAIT_MS: int(0, 30),
   WORKER_CONCURRENCY: int(1, 4),
   LOCK_DURATION_MS: int(1_000, 30_000),

@@ -10,7 +10,7 @@ describe("loadConfig", () => {
     const c = loadConfig(base);
     expect(c).toMatchObject({
       QUEUE_NAME: "garbage-classify",
-      BATCH_SIZE: 16,
+      BATCH_SIZE: 8,
       BATCH_WAIT_MS: 30,
       WORKER_CONCURRENCY: 4,
       LOCK_DURATION_MS: 30_000,
@@ -37,7 +37,7 @@ describe("loadConfig", () => {
 
   it("treats empty variables as unset and coerces numbers", () => {
     const c = loadConfig({ ...base, BATCH_SIZE: "", BATCH_WAIT_MS: "5", MODEL_PATH: "/abs/m.onnx" });
-    expect(c.BATCH_SIZE).toBe(16);
+    expect(c.BATCH_SIZE).toBe(8);
     expect(c.BATCH_WAIT_MS).toBe(5);
     expect(c.MODEL_PATH).toBe("/abs/m.onnx");
   });

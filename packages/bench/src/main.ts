@@ -1,6 +1,6 @@
 /**
  * npm run bench -- [suite ...] [--model fp32|int8|<path>[,...]] [--json] [--seconds N] [--threads N]
- *                  [--pipeline-images N]
+ *                  [--pipeline-images N] [sweep options]
  *
  * Every suite in one process, one after the other, so ratios between them (and between models) hold on a
  * noisy machine. The table goes to stdout (stderr with --json, which prints one JSON object on stdout).
@@ -14,6 +14,7 @@ import { classifySuite } from "./classify.js";
 import { cliSuite } from "./cli.js";
 import { Generated, MODELS_DIR, REPO_ROOT } from "./images.js";
 import { inferenceSuite } from "./inference.js";
+import { intList, positive, type Sweep, UsageError } from "./options.js";
 import { pipelineSuite } from "./pipeline.js";
 import { preprocessSuite } from "./preprocess.js";
 import {
@@ -38,9 +39,15 @@ suites (default: all, always run in this order): ${SUITES.join(", ")}
   --threads N               onnxruntime threads (default: all ${os.availableParallelism()} cores; the pipeline's
                             2-worker case gives each worker half)
   --pipeline-images N       upload only the first N images in the pipeline suite (default: all)
-  --json                    one JSON object on stdout, the table on stderr`;
+  --json                    one JSON object on stdout, the table on stderr
 
-class UsageError extends Error {}
+sweeps (comma lists; every combination is measured in this one run, so their ratios hold):
+  --classify-batch 1,2,4,8  classify: the API's CLASSIFY_MAX_BATCH (default: the API's default)
+  --classify-wait 0,2,5     classify: the API's CLASSIFY_MAX_WAIT_MS (default: the API's default)
+  --classify-threads 1,2    classify: the API's CLASSIFY_THREADS (default: --threads)
+  --worker-batch 8,16,32    pipeline: the workers' BATCH_SIZE, images per session.run (default: the worker's, 8)
+  --chunk-size 8,16         pipeline: the API's CHUNK_SIZE, images per queue job (default: the API's default)
+  --pipeline-workers 1,2    pipeline: worker processes, --threads split between them (default 1,2)`;
 
 const SUITE_RUNNERS: Record<SuiteName, (ctx: SuiteContext) => Promise<Measurement[]>> = {
   inference: inferenceSuite,
@@ -49,14 +56,6 @@ const SUITE_RUNNERS: Record<SuiteName, (ctx: SuiteContext) => Promise<Measuremen
   pipeline: pipelineSuite,
   classify: classifySuite,
 };
-
-function positive(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`--${name} must be a positive number, got ${value}`);
-  return n;
-}
 
 /** fp32/int8 name the shipped files; anything else is a path from where npm was run. */
 function resolveModels(list: string | undefined): ModelChoice[] {
@@ -93,6 +92,12 @@ async function main(): Promise<number> {
       seconds: { type: "string" },
       threads: { type: "string" },
       "pipeline-images": { type: "string" },
+      "classify-batch": { type: "string" },
+      "classify-wait": { type: "string" },
+      "classify-threads": { type: "string" },
+      "worker-batch": { type: "string" },
+      "chunk-size": { type: "string" },
+      "pipeline-workers": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -108,11 +113,20 @@ async function main(): Promise<number> {
   const threads = Math.round(positive(values.threads, "threads") ?? os.availableParallelism());
   const budgetMs = (positive(values.seconds, "seconds") ?? 10) * 1000;
   const pipelineImages = positive(values["pipeline-images"], "pipeline-images");
+  const sweep: Sweep = {
+    classifyBatch: intList(values["classify-batch"], "classify-batch", 1),
+    classifyWait: intList(values["classify-wait"], "classify-wait", 0),
+    classifyThreads: intList(values["classify-threads"], "classify-threads", 1),
+    workerBatch: intList(values["worker-batch"], "worker-batch", 1),
+    chunkSize: intList(values["chunk-size"], "chunk-size", 1),
+    pipelineWorkers: intList(values["pipeline-workers"], "pipeline-workers", 1),
+  };
 
   const date = new Date();
   const host = machine();
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const head = header(host, date, models, threads);
+  const loadStart = os.loadavg();
+  const head = header(host, date, models, threads, loadStart);
   log(head);
   const generated = await Generated.create();
   let services: Promise<Services> | undefined;
@@ -134,6 +148,7 @@ async function main(): Promise<number> {
           generated,
           results,
           pipelineImages: pipelineImages === undefined ? undefined : Math.round(pipelineImages),
+          sweep,
           services: () => {
             services ??= Services.open();
             return services;
@@ -153,12 +168,20 @@ async function main(): Promise<number> {
     await cleanup();
   }
 
-  const text = `${head}\n\n${table(results, models)}${failures.length ? `\n\n${failures.length} failed: ${failures.map((f) => `${f.suite} (${f.model})`).join(", ")}` : ""}`;
+  // Other processes' load changes the numbers; the run's own load (2 cores busy) is part of what it reads.
+  const loadEnd = os.loadavg();
+  const load = `load average at the end: ${loadEnd.map((l) => l.toFixed(2)).join(" ")}`;
+  const text = `${head}\n${load}\n\n${table(results, models)}${failures.length ? `\n\n${failures.length} failed: ${failures.map((f) => `${f.suite} (${f.model})`).join(", ")}` : ""}`;
   if (values.json) {
     log(`\n${text}`);
-    const options = { suites, models, threads, seconds: budgetMs / 1000, pipelineImages };
+    const options = { suites, models, threads, seconds: budgetMs / 1000, pipelineImages, sweep };
+    const loadAverage = { start: loadStart, end: loadEnd };
     console.log(
-      JSON.stringify({ date: date.toISOString(), machine: host, options, results, failures }, null, 2),
+      JSON.stringify(
+        { date: date.toISOString(), machine: host, loadAverage, options, results, failures },
+        null,
+        2,
+      ),
     );
   } else {
     console.log(`\n${text}`);

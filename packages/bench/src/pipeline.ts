@@ -2,8 +2,10 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { getBatch } from "@garbage/db";
 import { sql } from "drizzle-orm";
+import { DEFAULT_BATCH_SIZE } from "../../../apps/worker/src/config.js";
 import { scrapeMetric } from "../../../apps/worker/test/processes.js";
 import { photoSet } from "./images.js";
+import { combinations, variantLabel } from "./options.js";
 import type { Measurement, ModelChoice, SuiteContext } from "./report.js";
 import { withPeakRss } from "./rss.js";
 import type { Services } from "./services.js";
@@ -14,10 +16,19 @@ interface Upload {
   data: Buffer;
 }
 
+interface Layout {
+  workers: number;
+  threads: number;
+  batch: number;
+  /** The API's CHUNK_SIZE; undefined: its default. */
+  chunk?: number;
+}
+
 /**
  * The whole service under load: the images in ONE multipart POST to the real API process, N worker processes
  * with the model, Postgres. images/s from the first upload byte to the last result row, with 1 worker using
  * every thread and with 2 workers splitting them; the ratio to the cli suite's number for the same model.
+ * With sweep options, once per combination of worker BATCH_SIZE, CHUNK_SIZE and worker count.
  */
 export async function pipelineSuite(ctx: SuiteContext): Promise<Measurement[]> {
   const set = await photoSet(ctx.generated, ctx.log);
@@ -31,25 +42,32 @@ export async function pipelineSuite(ctx: SuiteContext): Promise<Measurement[]> {
   );
   const services = await ctx.services();
   const cli = ctx.results.find((m) => m.suite === "cli" && m.model === ctx.model.label)?.imagesPerSecond;
-  const half = Math.max(1, Math.floor(ctx.threads / 2));
   const out: Measurement[] = [];
-  for (const [workers, threads] of [
-    [1, ctx.threads],
-    [2, half],
-  ] as const) {
-    ctx.log(`  pipeline ${ctx.model.label}: ${count} images, ${workers} worker(s) x ${threads} thread(s)`);
-    const { result: m, peakRssMiB } = await withPeakRss(() =>
-      runPipeline(services, ctx.model, payload, workers, threads),
-    ).catch(async (err) => {
-      await services.stopAll("SIGKILL");
-      throw err;
-    });
-    m.peakRssMiB = peakRssMiB;
-    m.case = `${workers} worker${workers > 1 ? "s" : ""} x ${threads} threads, ${count} ${set.name}`;
-    if (cli !== undefined && m.imagesPerSecond !== undefined && m.extra)
-      m.extra.ratioToCli = m.imagesPerSecond / cli;
-    if (!set.folders && m.extra) delete m.extra.accuracy;
-    out.push(m);
+  const variants = combinations({ batch: ctx.sweep.workerBatch, chunk: ctx.sweep.chunkSize });
+  for (const v of variants) {
+    const settings = variantLabel(v, { batch: "batch", chunk: "chunk" });
+    for (const workers of ctx.sweep.pipelineWorkers ?? [1, 2]) {
+      const layout: Layout = {
+        workers,
+        threads: Math.max(1, Math.floor(ctx.threads / workers)),
+        batch: v.batch ?? DEFAULT_BATCH_SIZE,
+        ...(v.chunk !== undefined ? { chunk: v.chunk } : {}),
+      };
+      const shape = `${workers} worker${workers > 1 ? "s" : ""} x ${layout.threads} threads`;
+      ctx.log(`  pipeline ${ctx.model.label}: ${count} images, ${shape}${settings ? `, ${settings}` : ""}`);
+      const { result: m, peakRssMiB } = await withPeakRss(() =>
+        runPipeline(services, ctx.model, payload, layout),
+      ).catch(async (err) => {
+        await services.stopAll("SIGKILL");
+        throw err;
+      });
+      m.peakRssMiB = peakRssMiB;
+      m.case = `${shape}, ${settings ? `${settings}, ` : ""}${count} ${set.name}`;
+      if (cli !== undefined && m.imagesPerSecond !== undefined && m.extra)
+        m.extra.ratioToCli = m.imagesPerSecond / cli;
+      if (!set.folders && m.extra) delete m.extra.accuracy;
+      out.push(m);
+    }
   }
   return out;
 }
@@ -58,8 +76,7 @@ async function runPipeline(
   services: Services,
   model: ModelChoice,
   payload: readonly Upload[],
-  workers: number,
-  threads: number,
+  layout: Layout,
 ): Promise<Measurement> {
   const env = services.env("bench-pipeline");
   // The API only stores and enqueues here; it must not spend memory and CPU on a model of its own.
@@ -67,12 +84,13 @@ async function runPipeline(
     ...env,
     REQUIRE_MODEL: "false",
     MODEL_PATH: path.join(services.storeDir, "no-model.onnx"),
+    ...(layout.chunk !== undefined ? { CHUNK_SIZE: String(layout.chunk) } : {}),
   });
-  const started = await services.startWorkers(workers, {
+  const started = await services.startWorkers(layout.workers, {
     ...env,
     MODEL_PATH: model.path,
-    WORKER_THREADS: String(threads),
-    BATCH_SIZE: "16",
+    WORKER_THREADS: String(layout.threads),
+    BATCH_SIZE: String(layout.batch),
   });
 
   const form = new FormData();

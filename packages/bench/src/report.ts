@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { type Generated, REPO_ROOT } from "./images.js";
+import type { Sweep } from "./options.js";
 import type { Services } from "./services.js";
 import type { Latency } from "./stats.js";
 
@@ -38,6 +39,7 @@ export interface SuiteContext {
   /** Everything measured so far in this run (pipeline reads the cli number). */
   results: readonly Measurement[];
   pipelineImages: number | undefined;
+  sweep: Sweep;
   /** Postgres, Redis and the store for pipeline and classify, opened on first use. */
   services: () => Promise<Services>;
   log: (line: string) => void;
@@ -151,7 +153,13 @@ export function table(results: readonly Measurement[], models: readonly ModelCho
     .join("\n");
 }
 
-export function header(m: Machine, date: Date, models: readonly ModelChoice[], threads: number): string {
+export function header(
+  m: Machine,
+  date: Date,
+  models: readonly ModelChoice[],
+  threads: number,
+  load: readonly number[],
+): string {
   const flags = Object.entries(m.flags)
     .map(([k, v]) => `${k} ${v ? "yes" : "no"}`)
     .join(", ");
@@ -159,5 +167,6 @@ export function header(m: Machine, date: Date, models: readonly ModelChoice[], t
     `garbage-sort bench, ${date.toISOString()}`,
     `machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; ${flags}; node ${m.node}, linux ${m.kernel}`,
     `models: ${models.map((x) => `${x.label} (${path.relative(REPO_ROOT, x.path)})`).join(", ")}; --threads ${threads}`,
+    `load average at the start: ${load.map((l) => l.toFixed(2)).join(" ")}`,
   ].join("\n");
 }

@@ -88,7 +88,6 @@ try {
     ...env,
     MODEL_PATH: modelPath,
     WORKER_THREADS: String(threads),
-    BATCH_SIZE: "16",
   });
   const procs = [{ name: "api", pid: api.proc.pid }, ...started.map((w) => ({ name: w.name, pid: w.pid }))];
   console.log(

@@ -55,6 +55,16 @@ describe("ThreadedClassifier", () => {
       ]);
       expect(answers[5]?.[0]).toMatchObject({ ok: false, error: { code: "unsupported_format" } });
       expect(clf.pending).toBe(0);
+      // Each answer says where its time went; its batch held at most maxBatch images.
+      for (const [o] of answers.slice(0, 5)) {
+        const t = o?.timings;
+        expect(t?.batchSize).toBeGreaterThanOrEqual(1);
+        expect(t?.batchSize).toBeLessThanOrEqual(4);
+        for (const ms of [t?.waitMs, t?.decodeMs, t?.inferenceMs, t?.threadMs]) {
+          expect(ms).toBeGreaterThanOrEqual(0);
+        }
+        expect(t?.inferenceMs).toBeGreaterThan(0);
+      }
     } finally {
       await clf.close();
     }

@@ -12,6 +12,27 @@ export interface ThreadedClassifierOptions extends InferenceThreadOptions {
   maxWaitMs?: number;
 }
 
+/** Where one image's time went inside the API process, in ms (the route sends it as Server-Timing). */
+export interface ClassifyTimings {
+  /** In the micro-batcher, from classify() to its batch being handed to the thread. */
+  waitMs: number;
+  /** Decoding its batch (sharp, in the thread). */
+  decodeMs: number;
+  /** session.run of its batch. */
+  inferenceMs: number;
+  /** The rest of the round trip to the thread: messages, and waiting for the previous batch's run. */
+  threadMs: number;
+  /** Images in its session.run. */
+  batchSize: number;
+}
+
+export type TimedOutcome = ThreadOutcome & { timings: ClassifyTimings };
+
+interface Queued {
+  bytes: Uint8Array;
+  addedAt: number;
+}
+
 /** classify() refused: the queue is full; retry after `retryAfterS` seconds. */
 export class QueueFullError extends Error {
   override name = "QueueFullError";
@@ -32,7 +53,7 @@ export class QueueFullError extends Error {
  */
 export class ThreadedClassifier {
   private queued = 0;
-  private readonly batcher: MicroBatcher<Uint8Array, ThreadOutcome>;
+  private readonly batcher: MicroBatcher<Queued, TimedOutcome>;
 
   private constructor(
     private readonly thread: InferenceThread,
@@ -42,7 +63,21 @@ export class ThreadedClassifier {
       maxSize: opts.maxBatch,
       maxWaitMs: opts.maxWaitMs ?? 2,
       maxInFlight: 2,
-      run: async (images) => (await thread.classify(images)).outcomes,
+      run: async (items) => {
+        const sent = performance.now();
+        const r = await thread.classify(items.map((it) => it.bytes));
+        const threadMs = Math.max(0, performance.now() - sent - r.decodeMs - r.inferenceMs);
+        return r.outcomes.map((o, i) => ({
+          ...o,
+          timings: {
+            waitMs: sent - (items[i]?.addedAt ?? sent),
+            decodeMs: r.decodeMs,
+            inferenceMs: r.inferenceMs,
+            threadMs,
+            batchSize: r.modelBatchSize,
+          },
+        }));
+      },
     });
   }
 
@@ -61,7 +96,7 @@ export class ThreadedClassifier {
   }
 
   /** One outcome per input, in order. Throws QueueFullError, without queueing any, when they do not fit. */
-  async classify(inputs: readonly Uint8Array[]): Promise<ThreadOutcome[]> {
+  async classify(inputs: readonly Uint8Array[]): Promise<TimedOutcome[]> {
     if (this.queued + inputs.length > this.opts.maxQueue) {
       // About how long the images ahead take to clear, at a batch per ~maxBatch images; at least a second.
       const runs = Math.ceil(this.queued / this.opts.maxBatch);
@@ -69,7 +104,8 @@ export class ThreadedClassifier {
     }
     this.queued += inputs.length;
     try {
-      return await Promise.all(inputs.map((img) => this.batcher.add(img)));
+      const addedAt = performance.now();
+      return await Promise.all(inputs.map((bytes) => this.batcher.add({ bytes, addedAt })));
     } finally {
       this.queued -= inputs.length;
     }
