@@ -104,9 +104,14 @@ export const notFound: NotFoundHandler<AppEnv> = (c) =>
 /** Shared by every OpenAPIHono router so zod failures all look alike. */
 // biome-ignore lint/suspicious/noExplicitAny: the hook is shared across routes with different input types
 export const validationHook: Hook<any, AppEnv, any, any> = (result) => {
-  if (!result.success) {
-    const issues = result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
-    const summary = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ");
-    throw new ApiError(400, "validation_error", summary || "invalid request", issues);
-  }
+  if (!result.success) throw validationError(result.error);
 };
+
+/** The 400 for input zod refused, whether a route's schema or a handler's own parse found it. */
+export function validationError(error: {
+  issues: readonly { path: PropertyKey[]; message: string }[];
+}): ApiError {
+  const issues = error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
+  const summary = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ");
+  return new ApiError(400, "validation_error", summary || "invalid request", issues);
+}

@@ -9,7 +9,7 @@ import {
 import { enqueueBatch } from "@garbage/queue";
 import { repairBatch } from "@garbage/recovery";
 import { z } from "@hono/zod-openapi";
-import { ApiError } from "./errors";
+import { ApiError, validationError } from "./errors";
 import type { FilenameNote } from "./filename";
 import { assertMaySubmit, type Principal } from "./principal";
 import { plainText } from "./text";
@@ -62,13 +62,7 @@ export async function submitBatch(
   const meta = MetadataSchema.safeParse(upload.fields);
   if (!meta.success) {
     await cleanup();
-    const issues = meta.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
-    throw new ApiError(
-      400,
-      "validation_error",
-      issues.map((i) => `${i.path}: ${i.message}`).join("; "),
-      issues,
-    );
+    throw validationError(meta.error);
   }
   const { capturedAt, ...labels } = meta.data;
   try {

@@ -2,7 +2,7 @@ import { getBatch, listResults, type ResultItem as ResultRow } from "@garbage/db
 import { createRoute, z } from "@hono/zod-openapi";
 import { toCsv } from "../csv";
 import { ApiError } from "../errors";
-import { siteScope } from "../principal";
+import { type Principal, siteScope } from "../principal";
 import { authResponses, createRouter, DownloadSecurity, errorResponse } from "../router";
 import { BatchSchema, ResultItem, toBatch, toResultItem } from "../schemas";
 import type { RouteDeps } from "../types";
@@ -69,8 +69,13 @@ const csvRoute = createRoute({
   },
 });
 
-/** Walks every page of the batch's results (bounded by the batch size the API accepted). */
-async function allResults(deps: RouteDeps, batchId: string): Promise<ResultRow[]> {
+/**
+ * The batch, if the caller may see it (else 404), and every page of its results (bounded by the batch size the
+ * API accepted).
+ */
+async function batchWithResults(deps: RouteDeps, sites: Principal["sites"], batchId: string) {
+  const batch = await getBatch(deps.db, batchId, sites);
+  if (!batch) throw new ApiError(404, "not_found", "no such batch");
   const items: ResultRow[] = [];
   let after: number | null = null;
   do {
@@ -78,7 +83,7 @@ async function allResults(deps: RouteDeps, batchId: string): Promise<ResultRow[]
     items.push(...page.items);
     after = page.nextCursor;
   } while (after !== null);
-  return items;
+  return { batch, items };
 }
 
 const attachment = (id: string, ext: string) => `attachment; filename="batch-${id}-results.${ext}"`;
@@ -88,18 +93,15 @@ export function downloadRoutes(deps: RouteDeps) {
 
   app.openapi(jsonRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const batch = await getBatch(deps.db, id, siteScope(c));
-    if (!batch) throw new ApiError(404, "not_found", "no such batch");
-    const items = (await allResults(deps, id)).map(toResultItem);
+    const { batch, items } = await batchWithResults(deps, siteScope(c), id);
     c.header("Content-Disposition", attachment(id, "json"));
-    return c.json({ batch: toBatch(batch), items }, 200);
+    return c.json({ batch: toBatch(batch), items: items.map(toResultItem) }, 200);
   });
 
   app.openapi(csvRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const batch = await getBatch(deps.db, id, siteScope(c));
-    if (!batch) throw new ApiError(404, "not_found", "no such batch");
-    const rows = (await allResults(deps, id)).map((r) => [
+    const { items } = await batchWithResults(deps, siteScope(c), id);
+    const rows = items.map((r) => [
       r.imageId,
       r.filename,
       r.status,

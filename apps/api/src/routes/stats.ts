@@ -1,7 +1,7 @@
 import { getStats } from "@garbage/db";
 import { createRoute, z } from "@hono/zod-openapi";
 import { toCsv } from "../csv";
-import { ApiError } from "../errors";
+import { ApiError, validationError } from "../errors";
 import { type Principal, principalOf, statsScope } from "../principal";
 import { authResponses, BearerSecurity, createRouter, DownloadSecurity, errorResponse } from "../router";
 import { plainText } from "../text";
@@ -148,10 +148,7 @@ function statsWindow(deps: RouteDeps, principal: Principal, q: z.infer<typeof Qu
  */
 export function checkStatsQuery(deps: RouteDeps, principal: Principal, params: URLSearchParams): void {
   const parsed = Query.safeParse(Object.fromEntries(params));
-  if (!parsed.success) {
-    const summary = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-    throw new ApiError(400, "validation_error", summary);
-  }
+  if (!parsed.success) throw validationError(parsed.error);
   statsWindow(deps, principal, parsed.data);
 }
 
