@@ -2,7 +2,7 @@ import { createLogger } from "@garbage/log";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import { Registry } from "prom-client";
-import { apiKeyAuth } from "./auth";
+import { apiKeyAuth, principalStillValid } from "./auth";
 import { downloadTokenAuth } from "./download-token";
 import { createErrorHandler, notFound, validationHook } from "./errors";
 import { createApiMetrics } from "./metrics";
@@ -49,7 +49,10 @@ export function createApp(deps: AppDeps) {
     db: deps.db,
     cacheMs: deps.config.apiKeyCacheMs,
   });
-  const tokenAuth = downloadTokenAuth(deps.config.downloadSecret);
+  const tokenAuth = downloadTokenAuth(
+    deps.config.downloadSecret,
+    principalStillValid({ envKeys: deps.config.apiKeys, db: deps.db }),
+  );
   // A `?token=` (a signed download link) decides alone: it never falls back to, or adds to, a key.
   app.use("/v1/*", (c, next) => (c.req.query("token") === undefined ? keyAuth(c, next) : tokenAuth(c, next)));
   app.use("/v1/*", rateLimit(deps.config.rateLimit));

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { type DbOrTx, findActiveApiKey, hasApiKeys } from "@garbage/db";
+import { type DbOrTx, findActiveApiKey, hasApiKeys, isApiKeyActive } from "@garbage/db";
 import type { MiddlewareHandler } from "hono";
 import type { EnvApiKey } from "./config";
 import { ApiError } from "./errors";
@@ -88,6 +88,21 @@ export function apiKeyAuth(options: AuthOptions): MiddlewareHandler<AppEnv> {
     }
     c.set("principal", principal);
     return next();
+  };
+}
+
+/**
+ * Whether the principal a download link was signed for may still read: its database key not revoked, its env
+ * key still configured, the open API still open. Asked on every use, uncached, so a link dies with its key.
+ */
+export function principalStillValid(
+  options: Pick<AuthOptions, "envKeys" | "db">,
+): (principal: Principal) => Promise<boolean> {
+  const envIds = new Set(options.envKeys.map((k) => envPrincipal(k).id));
+  return async (principal) => {
+    if (principal.id.startsWith("env:")) return envIds.has(principal.id);
+    if (principal.id.startsWith("db:")) return isApiKeyActive(options.db, principal.id.slice(3));
+    return principal.id === "" && envIds.size === 0 && !(await hasApiKeys(options.db));
   };
 }
 

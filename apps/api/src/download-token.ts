@@ -82,9 +82,13 @@ export function withoutToken(url: string): string {
 
 /**
  * Authenticates a `?token=` request in place of the API key: only GET (and HEAD) of a download path, only
- * with a valid, unexpired token for exactly this path and query. Anything else is 401.
+ * with a valid, unexpired token for exactly this path and query, whose key is still valid. Anything else is
+ * 401.
  */
-export function downloadTokenAuth(secret: string): MiddlewareHandler<AppEnv> {
+export function downloadTokenAuth(
+  secret: string,
+  stillValid: (principal: Principal) => Promise<boolean>,
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const tokens = c.req.queries("token") ?? [];
     const token = tokens.length === 1 ? tokens[0] : undefined;
@@ -92,6 +96,9 @@ export function downloadTokenAuth(secret: string): MiddlewareHandler<AppEnv> {
     const principal = token && pathOk ? verifyDownloadToken(secret, token, withoutToken(c.req.url)) : null;
     if (!principal) {
       throw new ApiError(401, "invalid_token", "the download link is invalid or expired: ask for a new one");
+    }
+    if (!(await stillValid(principal))) {
+      throw new ApiError(401, "invalid_token", "the API key this download link was made for is revoked");
     }
     c.set("principal", principal);
     c.header("Cache-Control", "private, no-store");

@@ -69,6 +69,32 @@ describe("database API keys (garbage keys)", () => {
     expect((await t.app.request("/v1/stats")).status).toBe(401);
   });
 
+  it("stops a download link as soon as its key is revoked, within the link's minute", async () => {
+    const made = await keys(createKeyCommand, "--name", "link test");
+    const key = made.out[0] as string;
+    const row = (await listApiKeys(h.db.db)).find((k) => k.name === "link test" && k.revokedAt === null);
+    created.push(row?.id as string);
+    // The key cache is long: the link must not lean on it.
+    t = await makeApp(h, {
+      config: { apiKeys: [], apiKeyCacheMs: 60_000, downloadSecret: "api-keys-test-secret-0123456789abcdef" },
+    });
+    const asked = await t.app.request("/v1/downloads", {
+      method: "POST",
+      headers: { ...bearer(key), "content-type": "application/json" },
+      body: JSON.stringify({ path: "/v1/stats.csv?from=2011-01-01T00:00:00Z&to=2011-01-02T00:00:00Z" }),
+    });
+    expect(asked.status, await asked.clone().text()).toBe(200);
+    const { url } = await json<{ url: string }>(asked);
+    expect((await t.app.request(url)).status).toBe(200);
+    await revokeApiKey(h.db.db, row?.id as string);
+    const res = await t.app.request(url);
+    expect(res.status).toBe(401);
+    expect(await json(res)).toMatchObject({
+      code: "invalid_token",
+      message: expect.stringContaining("revoked"),
+    });
+  });
+
   it("stops a revoked key once its cache period has passed", async () => {
     const made = await keys(createKeyCommand, "--name", "cache test");
     const key = made.out[0] as string;

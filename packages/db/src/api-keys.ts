@@ -67,6 +67,15 @@ export async function findActiveApiKey(db: DbOrTx, keyHash: string): Promise<Api
   return row ?? null;
 }
 
+/** Whether the key with this id exists and is not revoked. */
+export async function isApiKeyActive(db: DbOrTx, id: string): Promise<boolean> {
+  const [row] = await db
+    .select({ id: apiKeys.id })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
+  return row !== undefined;
+}
+
 /**
  * Whether a key was ever created, revoked ones included: the API is open only while there is none here and
  * none in API_KEYS, and revoking the last key must not open it.

@@ -5,6 +5,7 @@ export {
   generateApiKey,
   hasApiKeys,
   hashApiKey,
+  isApiKeyActive,
   listApiKeys,
   revokeApiKey,
 } from "./api-keys";
