@@ -107,6 +107,6 @@ export function principalStillValid(
 }
 
 /** Identified by a digest prefix, not its position: reordering API_KEYS must not move idempotency keys. */
-function envPrincipal(key: EnvApiKey): Principal {
+export function envPrincipal(key: EnvApiKey): Principal {
   return { id: `env:${digest(key.key).toString("hex").slice(0, 16)}`, sites: key.sites, name: null };
 }

@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { envPrincipal } from "../src/auth";
 import { signDownloadToken } from "../src/download-token";
 import { type Harness, json, openHarness, type TestApp } from "./helpers";
 import { bearer, classify, ok, sites, uiApp, upload } from "./ui-helpers";
@@ -35,9 +35,6 @@ async function linkUrl(key: string, path: string): Promise<string> {
   expect(ttl).toBeLessThanOrEqual(60_000);
   return body.url;
 }
-
-/** An env key's principal id (its digest's prefix): a token must name a configured key to work. */
-const envId = (key: string) => `env:${createHash("sha256").update(key).digest("hex").slice(0, 16)}`;
 
 const tokenOf = (url: string) => new URL(url, "http://x").searchParams.get("token") as string;
 
@@ -133,7 +130,7 @@ describe("signed download links", () => {
     const forged = signDownloadToken(
       SECRET,
       `/v1/batches/${b.batchId}/results.json`,
-      { id: envId("alpha"), sites: [`north-x`], name: null },
+      envPrincipal({ key: "alpha", sites: [`north-x`] }),
       Date.now() + 30_000,
     );
     expect((await t.app.request(`/v1/batches/${b.batchId}/results.json?token=${forged}`)).status).toBe(404);
@@ -173,14 +170,14 @@ describe("signed download links", () => {
     await refused(`/v1/batches/${a.batchId}/results.csv?token=`);
     await refused(`/v1/batches/${a.batchId}/results.csv?token=${csv}&token=${csv}`);
 
-    const principal = { id: envId("alpha"), sites: [north], name: null };
+    const principal = envPrincipal({ key: "alpha", sites: [north] });
     const path = `/v1/batches/${a.batchId}/results.csv`;
     const otherSecret = signDownloadToken(`${SECRET}-other`, path, principal, Date.now() + 30_000);
     await refused(`${path}?token=${otherSecret}`);
     const expired = signDownloadToken(SECRET, path, principal, Date.now() - 1);
     await refused(`${path}?token=${expired}`);
     // Signed for an env key that is no longer configured: dead.
-    const gone = { ...principal, id: envId("removed") };
+    const gone = envPrincipal({ key: "removed", sites: [north] });
     await refused(`${path}?token=${signDownloadToken(SECRET, path, gone, Date.now() + 30_000)}`);
     const fresh = signDownloadToken(SECRET, path, principal, Date.now() + 30_000);
     expect((await t.app.request(`${path}?token=${fresh}`)).status).toBe(200);
