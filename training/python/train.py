@@ -43,6 +43,9 @@ def parse():
     p.add_argument("--size", type=int, default=144)
     p.add_argument("--final-size", type=int, default=224)
     p.add_argument("--lr", type=float, default=0.004)
+    p.add_argument("--final-lr", type=float,
+                   help="end the cosine with the --epochs and restart the final epochs at this fraction of the "
+                        "learning rates, cosine to 0 (default: one cosine over all epochs)")
     p.add_argument("--head-lr", type=float, default=0.02)
     p.add_argument("--wd", type=float, default=1e-4)
     p.add_argument("--smoothing", type=float, default=0.1)
@@ -105,6 +108,19 @@ def load_or_make_items(a):
     return items
 
 
+def lr_factor(step, warmup, total, a):
+    """Linear warm-up, then cosine to 0; with --final-lr the serving-size epochs get their own, smaller cosine,
+    so that the weights (not only BatchNorm's statistics) adapt to the larger input."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if a.final_lr is None:
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+    main_steps = a.epochs * a.steps
+    if step < main_steps:
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, main_steps - warmup)))
+    return a.final_lr * 0.5 * (1 + math.cos(math.pi * (step - main_steps) / max(1, total - main_steps)))
+
+
 def main():
     a = parse()
     if a.workers is None:
@@ -142,7 +158,7 @@ def main():
     te = time.time()
     set_train(model)
     for step, (x, y) in enumerate(view_batches(views, sizes, a.batch, a.seed, a.workers)):
-        f = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+        f = lr_factor(step, warmup, total, a)
         for g, lr in zip(opt.param_groups, base):
             g["lr"] = lr * f
         x = x.to(a.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
@@ -159,7 +175,9 @@ def main():
             if size not in val_cache:
                 val_cache[size] = val_tensors(a.val, size, a.limit)
             acc = accuracy(model, *val_cache[size], a.device, amp)
-            rec = {"epoch": (step + 1) // a.steps, "size": size, "loss": float(np.mean(losses)), "valAccuracy": acc,
+            first = lr_factor(step + 1 - a.steps, warmup, total, a)  # the body's lr at the epoch's first step
+            rec = {"epoch": (step + 1) // a.steps, "size": size, "lr": round(a.lr * first, 7),
+                   "loss": float(np.mean(losses)), "valAccuracy": acc,
                    "seconds": round(time.time() - te, 1)}
             history.append(rec)
             print(json.dumps(rec), flush=True)

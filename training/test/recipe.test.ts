@@ -91,6 +91,8 @@ print(item.size[0], item.size[1], int(a.sum()))`,
             "1",
             "--final-epochs",
             "1",
+            "--final-lr",
+            "0.1",
           ],
           ...["--steps", "2", "--batch", "4", "--size", "48", "--final-size", String(SIZE), "--threads", "2"],
         ],
@@ -98,6 +100,8 @@ print(item.size[0], item.size[1], int(a.sum()))`,
       );
       const summary = JSON.parse(await readFile(path.join(run, "train.json"), "utf8"));
       expect(summary.history.map((h: { size: number }) => h.size)).toEqual([48, SIZE]);
+      // --final-lr restarts the serving-size epochs at a tenth of the learning rate (0.004 by default).
+      expect(summary.history.map((h: { lr: number }) => h.lr)).toEqual([0.004, 0.0004]);
       const model = path.join(run, "model.onnx");
       const full = path.join(run, "model-fp32.onnx");
       const check = path.join(run, "check.f32");
