@@ -46,8 +46,16 @@ describe("GET /v1/results/{imageId}/similar", () => {
       [3, 3, 3],
       [4, 4, 4],
       [5, 5, 5],
+      [7, 7, 7],
     ]);
-    const [query, near, far, unreviewed, plain] = mine.imageIds as [string, string, string, string, string];
+    const [query, near, far, unreviewed, plain, oldModel] = mine.imageIds as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     const other = (await upload(t, "beta", { site: south }, [[6, 6, 6]])).imageIds[0] as string;
     await classify(h, [
       withEmbedding(ok(query, "reddish", 0.5), [1, 0, 0]),
@@ -56,6 +64,11 @@ describe("GET /v1/results/{imageId}/similar", () => {
       withEmbedding(ok(unreviewed, "reddish", 0.9), [1, 0, 0]),
       ok(plain, "reddish", 0.9),
       withEmbedding(ok(other, "reddish", 0.9), [1, 0, 0]),
+      // Classified by an earlier model: the same width, another embedding space.
+      {
+        ...withEmbedding(ok(oldModel, "reddish", 0.9), [1, 0, 0]),
+        modelVersion: "garbage-resnet50@2026-01-01",
+      },
     ]);
     // Replaying the write (a retried job) must not add or change anything.
     await classify(h, [withEmbedding(ok(near, "reddish", 0.9), [0, 0, 1])]);
@@ -68,6 +81,7 @@ describe("GET /v1/results/{imageId}/similar", () => {
     await reviewAs(far, "alpha", "greenish");
     await reviewAs(plain, "alpha", "bluish");
     await reviewAs(other, "beta", "bluish");
+    await reviewAs(oldModel, "alpha", "bluish");
 
     const alpha = await json<Similar>(await similar(query, "alpha"));
     expect(alpha.items.map((i) => [i.imageId, i.label])).toEqual([

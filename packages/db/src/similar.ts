@@ -33,20 +33,23 @@ function normalise(v: Float32Array): Float32Array {
 }
 
 /**
- * The k reviewed images nearest to `imageId` by the model's embedding, among `sites`. An exact scan over the
- * reviewed images' embeddings: reviews are made by people, so there are thousands, not millions; past that
- * this wants an index (pgvector). Empty when the image has no embedding.
+ * The k reviewed images nearest to `imageId` by the model's embedding, among `sites`, counting only images
+ * classified by the same model version: another model's embedding has the same width but lives in a different
+ * space, so after a model update its distances would be noise. An exact scan over the reviewed images'
+ * embeddings: reviews are made by people, so there are thousands, not millions; past that this wants an index
+ * (pgvector). Empty when the image has no embedding.
  */
 export async function nearestReviewed(
   db: DbOrTx,
   options: { imageId: string; sites: readonly string[] | null; k: number },
 ): Promise<SimilarImage[]> {
-  const own = await db.execute<{ data: Buffer }>(
-    sql`select data from result_embeddings where image_id = ${options.imageId}`,
+  const own = await db.execute<{ data: Buffer; model_version: string | null }>(
+    sql`select e.data, r.model_version from result_embeddings e join results r on r.image_id = e.image_id
+      where e.image_id = ${options.imageId}`,
   );
-  const ownData = own.rows[0]?.data;
-  if (!ownData) return [];
-  const query = normalise(decodeEmbedding(ownData));
+  const ownRow = own.rows[0];
+  if (!ownRow) return [];
+  const query = normalise(decodeEmbedding(ownRow.data));
   const candidates = await db.execute<{
     image_id: string;
     batch_id: string;
@@ -56,7 +59,10 @@ export async function nearestReviewed(
   }>(sql`
     select rv.image_id, i.batch_id, i.filename, rv.label, e.data
     from reviews rv join images i on i.id = rv.image_id join result_embeddings e on e.image_id = rv.image_id
-    where rv.image_id <> ${options.imageId} and e.dims = ${query.length} and ${siteIn(sql`i.site`, options.sites)}`);
+      join results r on r.image_id = rv.image_id
+    where rv.image_id <> ${options.imageId} and e.dims = ${query.length}
+      and r.model_version is not distinct from ${ownRow.model_version}
+      and ${siteIn(sql`i.site`, options.sites)}`);
   const scored = candidates.rows.map((row): SimilarImage => {
     const v = normalise(decodeEmbedding(row.data));
     let dot = 0;

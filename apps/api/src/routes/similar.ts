@@ -24,7 +24,8 @@ const route = createRoute({
   path: "/v1/results/{imageId}/similar",
   summary: "The reviewed images nearest to this one by the model's embedding",
   description:
-    "Evidence a person can check: the k reviewed images of this key's sites whose embeddings are closest. " +
+    "Evidence a person can check: the k reviewed images of this key's sites whose embeddings are closest, " +
+    "among images classified by the same model version (another model's embeddings are not comparable). " +
     "Empty when the model has no embedding output or nothing is reviewed yet.",
   security: BearerSecurity,
   request: {
