@@ -113,12 +113,14 @@ def lr_factor(step, warmup, total, a):
     so that the weights (not only BatchNorm's statistics) adapt to the larger input."""
     if step < warmup:
         return (step + 1) / warmup
-    if a.final_lr is None:
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
     main_steps = a.epochs * a.steps
-    if step < main_steps:
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, main_steps - warmup)))
-    return a.final_lr * 0.5 * (1 + math.cos(math.pi * (step - main_steps) / max(1, total - main_steps)))
+    if a.final_lr is None:
+        start, end, scale = warmup, total, 1.0
+    elif step < main_steps:
+        start, end, scale = warmup, main_steps, 1.0
+    else:
+        start, end, scale = main_steps, total, a.final_lr
+    return scale * 0.5 * (1 + math.cos(math.pi * (step - start) / max(1, end - start)))
 
 
 def main():
@@ -159,6 +161,8 @@ def main():
     set_train(model)
     for step, (x, y) in enumerate(view_batches(views, sizes, a.batch, a.seed, a.workers)):
         f = lr_factor(step, warmup, total, a)
+        if step % a.steps == 0:
+            epoch_lr = a.lr * f  # the body's lr at the epoch's first step, for the history
         for g, lr in zip(opt.param_groups, base):
             g["lr"] = lr * f
         x = x.to(a.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
@@ -175,8 +179,7 @@ def main():
             if size not in val_cache:
                 val_cache[size] = val_tensors(a.val, size, a.limit)
             acc = accuracy(model, *val_cache[size], a.device, amp)
-            first = lr_factor(step + 1 - a.steps, warmup, total, a)  # the body's lr at the epoch's first step
-            rec = {"epoch": (step + 1) // a.steps, "size": size, "lr": round(a.lr * first, 7),
+            rec = {"epoch": (step + 1) // a.steps, "size": size, "lr": round(epoch_lr, 7),
                    "loss": float(np.mean(losses)), "valAccuracy": acc,
                    "seconds": round(time.time() - te, 1)}
             history.append(rec)
