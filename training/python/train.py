@@ -7,7 +7,6 @@ statistics match what @garbage/inference feeds the exported model. bf16 autocast
 
 import argparse
 import json
-import math
 import os
 import pickle
 import sys
@@ -21,6 +20,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from backgrounds import TRAIN_PACKAGES, ensure_packages, load_backgrounds  # noqa: E402
 from composite import to_tensor  # noqa: E402
 from data import CLASSES, image_folder, load_items  # noqa: E402
+from schedule import WeightAverage, averages_at, lr_factor  # noqa: E402
 from views import Views, view_batches  # noqa: E402
 from keras_resnet import KerasResNet50, load_init, load_keras_backbone  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -46,6 +46,11 @@ def parse():
     p.add_argument("--final-lr", type=float,
                    help="end the cosine with the --epochs and restart the final epochs at this fraction of the "
                         "learning rates, cosine to 0 (default: one cosine over all epochs)")
+    p.add_argument("--average", action="store_true",
+                   help="ship the uniform average of the weights over the serving-size epochs after the first")
+    p.add_argument("--average-every", type=int, default=16, help="steps between the average's snapshots")
+    p.add_argument("--val-every", type=int, default=1,
+                   help="log val every N epochs at --size (always at the last one and at the serving size)")
     p.add_argument("--head-lr", type=float, default=0.02)
     p.add_argument("--wd", type=float, default=1e-4)
     p.add_argument("--smoothing", type=float, default=0.1)
@@ -108,21 +113,6 @@ def load_or_make_items(a):
     return items
 
 
-def lr_factor(step, warmup, total, a):
-    """Linear warm-up, then cosine to 0; with --final-lr the serving-size epochs get their own, smaller cosine,
-    so that the weights (not only BatchNorm's statistics) adapt to the larger input."""
-    if step < warmup:
-        return (step + 1) / warmup
-    main_steps = a.epochs * a.steps
-    if a.final_lr is None:
-        start, end, scale = warmup, total, 1.0
-    elif step < main_steps:
-        start, end, scale = warmup, main_steps, 1.0
-    else:
-        start, end, scale = main_steps, total, a.final_lr
-    return scale * 0.5 * (1 + math.cos(math.pi * (step - start) / max(1, end - start)))
-
-
 def main():
     a = parse()
     if a.workers is None:
@@ -157,6 +147,13 @@ def main():
     total = len(sizes)
     warmup = min(150, total // 10)
     history, losses, val_cache = [], [], {}
+    average = WeightAverage()
+
+    def measure_val(size):
+        if size not in val_cache:
+            val_cache[size] = val_tensors(a.val, size, a.limit)
+        return accuracy(model, *val_cache[size], a.device, amp)
+
     te = time.time()
     set_train(model)
     for step, (x, y) in enumerate(view_batches(views, sizes, a.batch, a.seed, a.workers)):
@@ -174,18 +171,24 @@ def main():
         torch.nn.utils.clip_grad_norm_(body + head, 5.0)
         opt.step()
         losses.append(loss.item())
+        if averages_at(step, a):
+            average.add(model)
         if (step + 1) % a.steps == 0:
-            size = sizes[step]
-            if size not in val_cache:
-                val_cache[size] = val_tensors(a.val, size, a.limit)
-            acc = accuracy(model, *val_cache[size], a.device, amp)
-            rec = {"epoch": (step + 1) // a.steps, "size": size, "lr": round(epoch_lr, 7),
-                   "loss": float(np.mean(losses)), "valAccuracy": acc,
+            epoch, size = (step + 1) // a.steps, sizes[step]
+            rec = {"epoch": epoch, "size": size, "lr": round(epoch_lr, 7), "loss": float(np.mean(losses)),
                    "seconds": round(time.time() - te, 1)}
+            if size != a.size or epoch % a.val_every == 0 or epoch == a.epochs:
+                rec["valAccuracy"] = measure_val(size)
             history.append(rec)
             print(json.dumps(rec), flush=True)
             set_train(model)
             te, losses = time.time(), []
+    averaged = None
+    if average.n:
+        torch.save(model.state_dict(), os.path.join(a.out, "model-live.pt"))
+        average.load_into(model)
+        averaged = {"snapshots": average.n, "valAccuracy": measure_val(a.final_size)}
+        print(json.dumps({"average": averaged}), flush=True)
     final = {}
     for root in filter(None, a.eval.split(",")):
         final[os.path.basename(root.rstrip("/"))] = accuracy(model, *val_tensors(root, a.final_size, a.limit), a.device, amp)
@@ -194,7 +197,8 @@ def main():
     model = model.to("cpu").to(memory_format=torch.contiguous_format).float()
     torch.save(model.state_dict(), os.path.join(a.out, "model.pt"))
     summary = {"seed": a.seed, "device": a.device, "bf16": amp, "minutes": round((time.time() - t0) / 60, 1),
-               "items": len(items), "textures": len(textures), "history": history, "final": final,
+               "items": len(items), "textures": len(textures), "history": history, "average": averaged,
+               "final": final,
                "settings": {k: v for k, v in vars(a).items()
                             if k not in ("train", "val", "muell", "keras", "init", "backgrounds", "out", "items_cache", "eval")}}
     with open(os.path.join(a.out, "train.json"), "w") as f:

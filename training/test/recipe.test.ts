@@ -88,20 +88,41 @@ print(item.size[0], item.size[1], int(a.sum()))`,
             run,
             "--no-pretrained",
             "--epochs",
-            "1",
+            "2",
+            "--val-every",
+            "4",
             "--final-epochs",
-            "1",
+            "2",
             "--final-lr",
             "0.1",
+            "--average",
+            "--average-every",
+            "1",
           ],
           ...["--steps", "2", "--batch", "4", "--size", "48", "--final-size", String(SIZE), "--threads", "2"],
         ],
         { quiet: true },
       );
       const summary = JSON.parse(await readFile(path.join(run, "train.json"), "utf8"));
-      expect(summary.history.map((h: { size: number }) => h.size)).toEqual([48, SIZE]);
-      // --final-lr restarts the serving-size epochs at a tenth of the learning rate (0.004 by default).
-      expect(summary.history.map((h: { lr: number }) => h.lr)).toEqual([0.004, 0.0004]);
+      type Epoch = { size: number; lr: number; valAccuracy?: number };
+      const history: Epoch[] = summary.history;
+      expect(history.map((h) => h.size)).toEqual([48, 48, SIZE, SIZE]);
+      // A cosine over the two 48-px epochs (too few steps for a warm-up), then --final-lr restarts the
+      // serving-size epochs at a tenth of the learning rate (0.004 by default), with their own cosine.
+      expect(history.map((h) => h.lr)).toEqual([0.004, 0.002, 0.0004, 0.0002]);
+      // --val-every 4 skips epoch 1 but never the last epoch at --size, nor a serving-size epoch.
+      expect(history.map((h) => h.valAccuracy !== undefined)).toEqual([false, true, true, true]);
+      // --average: one snapshot per step of the serving-size epochs after the first; the live weights are
+      // kept beside the averaged ones that model.pt (and so the export below) carries.
+      expect(summary.average.snapshots).toBe(2);
+      const { stdout: moved } = await exec(PYTHON, [
+        "-c",
+        `import torch
+live = torch.load(${JSON.stringify(path.join(run, "model-live.pt"))})
+avg = torch.load(${JSON.stringify(path.join(run, "model.pt"))})
+print(max((live[k].float() - avg[k].float()).abs().max().item() for k in live if live[k].is_floating_point()))`,
+      ]);
+      expect(Number(moved)).toBeGreaterThan(0);
       const model = path.join(run, "model.onnx");
       const full = path.join(run, "model-fp32.onnx");
       const check = path.join(run, "check.f32");
