@@ -34,11 +34,10 @@ export async function listReviewQueue(
   db: DbOrTx,
   q: ReviewQueueQuery,
 ): Promise<{ items: ReviewQueueItem[]; next: TimeCursor | null; remaining: number }> {
-  const where = sql`r.needs_review and r.status = 'ok' and rv.image_id is null
-    and ${siteIn(sql`i.site`, q.sites)}
+  const where = sql`r.awaiting_review and ${siteIn(sql`i.site`, q.sites)}
     ${q.site != null ? sql`and i.site = ${q.site}` : sql``}
     ${q.line != null ? sql`and i.line = ${q.line}` : sql``}`;
-  const from = sql`results r join images i on i.id = r.image_id left join reviews rv on rv.image_id = r.image_id`;
+  const from = sql`results r join images i on i.id = r.image_id`;
   const after = q.after
     ? sql`and (i.created_at, i.batch_id, i.index) > (${q.after.at}::timestamptz, ${q.after.id}::uuid, ${q.after.n ?? -1})`
     : sql``;

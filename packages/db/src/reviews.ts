@@ -69,6 +69,9 @@ export async function writeReview(db: DbOrTx, input: ReviewWrite): Promise<Revie
         changed = excluded.changed, reviewer = excluded.reviewer, reviewer_name = excluded.reviewer_name,
         reviewed_at = excluded.reviewed_at
       returning reviewed_at`);
+    await tx.execute(
+      sql`update results set awaiting_review = false where image_id = ${input.imageId} and awaiting_review`,
+    );
     const base = { ...row, label: modelLabel };
     await updateRollup(tx, [
       previous

@@ -47,6 +47,9 @@ export const results = pgTable(
     endToEndMs: doublePrecision("end_to_end_ms"),
     // Denormalised from review_reasons so the review queue of a batch is a plain boolean filter.
     needsReview: boolean("needs_review").notNull().default(false),
+    // Flagged and not reviewed yet: cleared when a review is written, so the review queue (and its count) reads
+    // only what is still waiting, not every flagged result ever recorded.
+    awaitingReview: boolean("awaiting_review").notNull().default(false),
     reviewReasons: text("review_reasons").array().$type<ReviewReason[]>().notNull().default(sql`'{}'`),
     /** k-NN distance to the training embeddings; null for models that ship no reference embeddings. */
     novelty: doublePrecision("novelty"),
@@ -63,13 +66,14 @@ export const results = pgTable(
       "results_review_consistent",
       sql`${t.needsReview} = (cardinality(${t.reviewReasons}) > 0) and (${t.status} = 'ok' or not ${t.needsReview})`,
     ),
+    check("results_awaiting_review_flagged", sql`not ${t.awaitingReview} or ${t.needsReview}`),
     check(
       "results_review_reasons_known",
       sql`${t.reviewReasons} <@ array[${sql.raw(REVIEW_REASONS.map((r) => `'${r}'`).join(", "))}]::text[]`,
     ),
     // Batch deletion cascades through it; stats read class_stats, so no time index is paid for on every insert.
     index("results_batch_id_idx").on(t.batchId),
-    // The review queue reads only the flagged sliver of results.
-    index("results_needs_review_idx").on(t.imageId).where(sql`${t.needsReview}`),
+    // The review queue reads only the sliver of results still waiting for a person.
+    index("results_awaiting_review_idx").on(t.imageId).where(sql`${t.awaitingReview}`),
   ],
 );
