@@ -1,8 +1,10 @@
 """Fine-tunes the whole Keras ResNet50 (BatchNorm live, stem and stage 2 frozen) on composited views.
 
-One fixed schedule, no early stopping: `val` is only logged per epoch, never used to pick an epoch.
-Most epochs run at --size for speed; the last --final-epochs run at the serving size so BatchNorm's running
-statistics match what @garbage/inference feeds the exported model. bf16 autocast on CPUs that have it.
+One fixed schedule, no early stopping: `val` is only logged, never used to pick an epoch. Most epochs run at
+--size for speed; the last --final-epochs run at the serving size with their own, smaller learning-rate cosine
+(--final-lr), so that BatchNorm's running statistics and the weights adapt to what @garbage/inference feeds the
+exported model, and the weights averaged over those epochs are what ships (--average). bf16 autocast on CPUs
+that have it.
 """
 
 import argparse
@@ -36,20 +38,20 @@ def parse():
     p.add_argument("--backgrounds", required=True,
                    help="cache dir for the Debian background packages, or 'none' for procedural ones only")
     p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--final-epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=36)
+    p.add_argument("--final-epochs", type=int, default=5)
     p.add_argument("--steps", type=int, default=64, help="steps per epoch")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--size", type=int, default=144)
     p.add_argument("--final-size", type=int, default=224)
     p.add_argument("--lr", type=float, default=0.004)
-    p.add_argument("--final-lr", type=float,
+    p.add_argument("--final-lr", type=lambda s: None if s == "none" else float(s), default=0.2,
                    help="end the cosine with the --epochs and restart the final epochs at this fraction of the "
-                        "learning rates, cosine to 0 (default: one cosine over all epochs)")
-    p.add_argument("--average", action="store_true",
+                        "learning rates, cosine to 0 ('none': one cosine over all epochs, as v4 and v5 ran)")
+    p.add_argument("--average", action=argparse.BooleanOptionalAction, default=True,
                    help="ship the uniform average of the weights over the serving-size epochs after the first")
     p.add_argument("--average-every", type=int, default=16, help="steps between the average's snapshots")
-    p.add_argument("--val-every", type=int, default=1,
+    p.add_argument("--val-every", type=int, default=4,
                    help="log val every N epochs at --size (always at the last one and at the serving size)")
     p.add_argument("--head-lr", type=float, default=0.02)
     p.add_argument("--wd", type=float, default=1e-4)
