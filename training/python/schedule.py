@@ -1,8 +1,6 @@
-"""The learning-rate schedule and the weight average of the serving-size epochs (train.py)."""
+"""The learning-rate schedule and when the weight average of the serving-size epochs takes a snapshot (train.py)."""
 
 import math
-
-import torch
 
 
 def lr_factor(step, warmup, total, a):
@@ -24,34 +22,6 @@ def averages_at(step, a):
     """Whether the weight average takes a snapshot after this step: every --average-every steps of the
     serving-size epochs after the first one, so that BatchNorm's running statistics have settled at that size
     before any snapshot (with a single serving-size epoch, over that epoch)."""
-    if not a.average:
-        return False
     main_steps = a.epochs * a.steps
     first = main_steps + (a.steps if a.final_epochs > 1 else 0)
     return step >= first and (step + 1 - first) % a.average_every == 0
-
-
-class WeightAverage:
-    """Uniform running mean of a model's floating-point state (weights and BatchNorm's running statistics),
-    as in stochastic weight averaging; averaging the statistics too spares a recomputation pass, which is
-    sound here because the snapshots lie close together at a small learning rate and the same input size."""
-
-    def __init__(self):
-        self.n = 0
-        self.state = None
-
-    @torch.no_grad()
-    def add(self, model):
-        self.n += 1
-        sd = model.state_dict()
-        if self.state is None:
-            self.state = {k: v.detach().float().clone() if v.is_floating_point() else v.clone() for k, v in sd.items()}
-            return
-        for k, v in sd.items():
-            if v.is_floating_point():
-                self.state[k] += (v.float() - self.state[k]) / self.n
-            else:
-                self.state[k] = v.clone()
-
-    def load_into(self, model):
-        model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in self.state.items()})

@@ -17,12 +17,13 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
 
 sys.path.insert(0, os.path.dirname(__file__))
 from backgrounds import TRAIN_PACKAGES, ensure_packages, load_backgrounds  # noqa: E402
 from composite import to_tensor  # noqa: E402
 from data import CLASSES, image_folder, load_items  # noqa: E402
-from schedule import WeightAverage, averages_at, lr_factor  # noqa: E402
+from schedule import averages_at, lr_factor  # noqa: E402
 from views import Views, view_batches  # noqa: E402
 from keras_resnet import KerasResNet50, load_init, load_keras_backbone  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -149,7 +150,9 @@ def main():
     total = len(sizes)
     warmup = min(150, total // 10)
     history, losses, val_cache = [], [], {}
-    average = WeightAverage()
+    # A uniform mean of the weights and of BatchNorm's running statistics (use_buffers): the snapshots lie close
+    # together at a small learning rate and the same input size, so no pass to recompute the statistics is needed.
+    average = AveragedModel(model, use_buffers=True) if a.average else None
 
     def measure_val(size):
         if size not in val_cache:
@@ -173,8 +176,8 @@ def main():
         torch.nn.utils.clip_grad_norm_(body + head, 5.0)
         opt.step()
         losses.append(loss.item())
-        if averages_at(step, a):
-            average.add(model)
+        if average is not None and averages_at(step, a):
+            average.update_parameters(model)
         if (step + 1) % a.steps == 0:
             epoch, size = (step + 1) // a.steps, sizes[step]
             rec = {"epoch": epoch, "size": size, "lr": round(epoch_lr, 7), "loss": float(np.mean(losses)),
@@ -186,10 +189,10 @@ def main():
             set_train(model)
             te, losses = time.time(), []
     averaged = None
-    if average.n:
+    if average is not None and average.n_averaged > 0:
         torch.save(model.state_dict(), os.path.join(a.out, "model-live.pt"))
-        average.load_into(model)
-        averaged = {"snapshots": average.n, "valAccuracy": measure_val(a.final_size)}
+        model.load_state_dict(average.module.state_dict())
+        averaged = {"snapshots": int(average.n_averaged), "valAccuracy": measure_val(a.final_size)}
         print(json.dumps({"average": averaged}), flush=True)
     final = {}
     for root in filter(None, a.eval.split(",")):

@@ -97,9 +97,10 @@ export async function recordResults(db: DbOrTx, rows: readonly ResultInput[]): P
       ), ins as (
         insert into results (image_id, batch_id, status, label, confidence, top, needs_review, awaiting_review,
           review_reasons, novelty, model_version, inference_ms, queue_ms, end_to_end_ms, error_code, error_message)
-        select v.image_id, i.batch_id, v.status, v.label, v.confidence, v.top, v.needs_review,
-          v.needs_review and not exists (select 1 from reviews rv where rv.image_id = v.image_id), v.review_reasons,
-          v.novelty, v.model_version, v.inference_ms, v.queue_ms, v.end_to_end_ms, v.error_code, v.error_message
+        -- awaiting_review starts as needs_review: a review needs an ok result, so none can exist yet.
+        select v.image_id, i.batch_id, v.status, v.label, v.confidence, v.top, v.needs_review, v.needs_review,
+          v.review_reasons, v.novelty, v.model_version, v.inference_ms, v.queue_ms, v.end_to_end_ms, v.error_code,
+          v.error_message
         from v join images i on i.id = v.image_id
         order by v.ord
         on conflict (image_id) do nothing
