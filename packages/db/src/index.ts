@@ -36,6 +36,28 @@ export {
 } from "./client";
 export { dropDatabase, ensureDatabase, MIGRATIONS_FOLDER, migrate } from "./migrate";
 export {
+  type PromoteOutcome,
+  promoteModelVersion,
+  type RollbackOutcome,
+  rollbackSites,
+  type VersionRef,
+} from "./model-promotion";
+export {
+  ALL_SITES,
+  activeModelMap,
+  getModelVersion,
+  insertModelVersion,
+  listAssignments,
+  listModelVersions,
+  type ModelAssignment,
+  ModelRegistryError,
+  type ModelRegistryErrorCode,
+  type ModelVersionRow,
+  type NewModelVersion,
+  normaliseSites,
+  setShadow,
+} from "./model-registry";
+export {
   countRepair,
   listOpenBatches,
   listQueuedImages,
