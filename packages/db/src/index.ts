@@ -84,5 +84,22 @@ export { type ReviewOutcome, type ReviewWrite, type StoredReview, writeReview } 
 export { histogramBin } from "./rollup";
 export * from "./schema/index";
 export { siteIn, type TimeCursor } from "./scope";
+export {
+  type CompareOptions,
+  type Comparison,
+  compareVersions,
+  recordShadowResults,
+  type ShadowResultInput,
+} from "./shadow";
 export { decodeEmbedding, nearestReviewed, type SimilarImage } from "./similar";
+export {
+  type ComputeThresholdsOptions,
+  computeSiteThresholds,
+  type Fit,
+  type FitSample,
+  fitMinConfidence,
+  getSiteThresholds,
+  type SiteThresholdRow,
+  sitesWithReviews,
+} from "./site-thresholds";
 export { getStats, type StatsBucket, type StatsQuery, type StatsResult, thresholdBins } from "./stats";
