@@ -21,6 +21,7 @@ COPY packages/bench/package.json packages/bench/
 COPY packages/db/package.json packages/db/
 COPY packages/inference/package.json packages/inference/
 COPY packages/log/package.json packages/log/
+COPY packages/models/package.json packages/models/
 COPY packages/onnx/package.json packages/onnx/
 COPY packages/queue/package.json packages/queue/
 COPY packages/recovery/package.json packages/recovery/

@@ -46,6 +46,7 @@ export {
   ALL_SITES,
   activeModelMap,
   getModelVersion,
+  getModelVersionBySha256,
   insertModelVersion,
   listAssignments,
   listModelVersions,

@@ -132,6 +132,15 @@ export async function getModelVersion(
   return row ? toRow(row) : undefined;
 }
 
+/** The version whose float onnx has this sha256 (its storage prefix), if any. */
+export async function getModelVersionBySha256(
+  db: DbOrTx,
+  sha256: string,
+): Promise<ModelVersionRow | undefined> {
+  const [row] = await db.select().from(modelVersions).where(eq(modelVersions.sha256, sha256)).limit(1);
+  return row ? toRow(row) : undefined;
+}
+
 export async function requireModelVersion(db: DbOrTx, idOrModelVersion: string): Promise<ModelVersionRow> {
   const row = await getModelVersion(db, idOrModelVersion);
   if (!row) throw new ModelRegistryError("not_found", `no model version ${idOrModelVersion}`);
