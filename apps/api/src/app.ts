@@ -18,6 +18,7 @@ import { imagesRoutes } from "./routes/images";
 import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
 import { modelRoutes } from "./routes/model";
+import { modelsRoutes } from "./routes/models";
 import { queuesRoutes } from "./routes/queues";
 import { reviewRoutes } from "./routes/review";
 import { similarRoutes } from "./routes/similar";
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", reviewRoutes(routeDeps));
   app.route("/", exportRoutes(routeDeps));
   app.route("/", modelRoutes(routeDeps));
+  app.route("/", modelsRoutes(routeDeps));
   app.route("/", similarRoutes(routeDeps));
   app.route("/", webRoutes(deps.config.webDir));
   app.route("/", queuesRoutes(routeDeps));

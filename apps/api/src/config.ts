@@ -31,6 +31,8 @@ const envSchema = z.object({
   MAX_FILES: positiveInt(1_000),
   MAX_REQUEST_BYTES: positiveInt(2_048 * MiB),
   MAX_PIXELS: positiveInt(40_000_000),
+  // POST /v1/models: every part of one model upload together (a float ResNet50, its int8 twin and references).
+  MODEL_MAX_BYTES: positiveInt(256 * MiB),
   LOW_CONFIDENCE_THRESHOLD: threshold,
   QUEUE_NAME: z
     .string()
@@ -95,6 +97,8 @@ export interface AppConfig {
   webDir?: string | null;
   /** HMAC key of download links; a link works on every API process that has the same one. */
   downloadSecret: string;
+  /** Largest model upload (POST /v1/models), all parts together. */
+  modelMaxBytes: number;
 }
 
 export interface Config extends AppConfig {
@@ -146,6 +150,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     webDir: e.WEB_DIR ? path.resolve(cwd, e.WEB_DIR) : DEFAULT_WEB_DIR,
     // Unset: a random one, so links only work on the process that issued them (enough for one replica).
     downloadSecret: e.DOWNLOAD_SECRET ?? randomBytes(32).toString("hex"),
+    modelMaxBytes: e.MODEL_MAX_BYTES,
   };
 }
 
