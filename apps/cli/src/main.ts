@@ -2,6 +2,7 @@ import { classifyCommand, classifyHelp } from "./classify.js";
 import { evalCommand, evalHelp } from "./eval.js";
 import { exportReviewedCommand, exportReviewedHelp } from "./export-reviewed.js";
 import { keysCommand, keysHelp } from "./keys.js";
+import { modelsCommand, modelsHelp } from "./models.js";
 import { UsageError } from "./options.js";
 
 const help = `garbage: classify photos of waste with the shipped ResNet50 model, manage the API's keys, and export
@@ -13,7 +14,9 @@ ${evalHelp}
 
 ${keysHelp}
 
-${exportReviewedHelp}`;
+${exportReviewedHelp}
+
+${modelsHelp}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -26,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
       return keysCommand(rest);
     case "export-reviewed":
       return exportReviewedCommand(rest);
+    case "models":
+      return modelsCommand(rest);
     case undefined:
     case "help":
     case "--help":
