@@ -1,7 +1,13 @@
-import { type DbOrTx, type ResultInput, recordResults } from "@garbage/db";
-import type { BatchClassification, ModelInfo, ThreadOutcome } from "@garbage/inference";
+import { type DbOrTx, type ModelVersionRow, type ResultInput, recordResults } from "@garbage/db";
+import {
+  type BatchClassification,
+  type ModelInfo,
+  reviewFlags,
+  type ThreadOutcome,
+} from "@garbage/inference";
 import type { ClassifyJobImage } from "@garbage/queue";
 import type { WorkerMetrics } from "./metrics";
+import type { SiteThreshold } from "./model-routes";
 
 /** One image on its way through a model batch. */
 export interface BatchItem {
@@ -11,6 +17,16 @@ export interface BatchItem {
   source: { bytes: Uint8Array } | { error: { code: string; message: string } };
   /** Epoch ms when the job attempt carrying the image started; queue wait ends here. */
   startedAt: number;
+  /** The batch's site: it chose the model version, and its review thresholds apply. */
+  site?: string | null;
+}
+
+/** Best-effort shadow runs of the batch's images, after their real results are committed. */
+export interface ShadowHook {
+  /** The shadow versions that want this image; asked before the bytes are handed to the model thread. */
+  pick(item: BatchItem): readonly ModelVersionRow[];
+  /** Must not block or throw: the real result is already committed. */
+  submit(item: BatchItem, version: ModelVersionRow, bytes: Uint8Array): void;
 }
 
 export interface BatchRunnerDeps {
@@ -20,6 +36,11 @@ export interface BatchRunnerDeps {
     classify(images: readonly Uint8Array[]): Promise<BatchClassification>;
   };
   metrics?: WorkerMetrics;
+  /** What results record; default: the loaded model's own `name@version`. */
+  modelVersion?: string;
+  /** A site's fitted review thresholds for this version, used instead of the manifest's. */
+  thresholds?: (site: string) => SiteThreshold | undefined;
+  shadow?: ShadowHook;
 }
 
 /**
@@ -29,13 +50,24 @@ export interface BatchRunnerDeps {
  * recordResults' per-image idempotency makes the replay safe.
  */
 export function createBatchRunner(deps: BatchRunnerDeps): (items: BatchItem[]) => Promise<undefined[]> {
-  const modelVersion = `${deps.inference.model.name}@${deps.inference.model.version}`;
+  const modelVersion = deps.modelVersion ?? `${deps.inference.model.name}@${deps.inference.model.version}`;
   const m = deps.metrics;
 
   return async (items) => {
     const withBytes = items.filter(
       (it): it is BatchItem & { source: { bytes: Uint8Array } } => "bytes" in it.source,
     );
+    // Copied now: the model thread takes the bytes over (transferred, detached here). A copy, not slice():
+    // Buffer's slice is a view of the same memory.
+    const shadowCopies = deps.shadow
+      ? withBytes.flatMap((it) =>
+          (deps.shadow?.pick(it) ?? []).map((version) => ({
+            it,
+            version,
+            bytes: new Uint8Array(it.source.bytes),
+          })),
+        )
+      : [];
     const classified = withBytes.length
       ? await deps.inference.classify(withBytes.map((it) => it.source.bytes))
       : { outcomes: [], decodeMs: 0, inferenceMs: 0, modelBatchSize: 0 };
@@ -71,13 +103,14 @@ export function createBatchRunner(deps: BatchRunnerDeps): (items: BatchItem[]) =
           ...timing,
         };
       }
+      const site = it.site != null ? deps.thresholds?.(it.site) : undefined;
       return {
         imageId: it.image.id,
         status: "ok",
         label: outcome.label,
         confidence: outcome.confidence,
         top: outcome.top,
-        review: outcome.review,
+        review: site ? reviewFlags(outcome.confidence, outcome.review.distance, site) : outcome.review,
         embedding: outcome.embedding,
         inferenceMs: classified.inferenceMs,
         ...timing,
@@ -87,6 +120,9 @@ export function createBatchRunner(deps: BatchRunnerDeps): (items: BatchItem[]) =
     const recordStart = performance.now();
     const outcome = await recordResults(deps.db, rows);
     const recordMs = performance.now() - recordStart;
+    for (const { it, version, bytes } of shadowCopies) {
+      if (outcomeOf.get(it)?.ok) deps.shadow?.submit(it, version, bytes);
+    }
 
     if (m) {
       if (classified.modelBatchSize > 0) {

@@ -1,4 +1,4 @@
-import { availableParallelism } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { resolveModel } from "@garbage/inference";
@@ -55,6 +55,21 @@ export const configSchema = z.object({
   // sweep off in every process, 0 makes the worker record them at once.
   MAX_REPAIRS: int(0, DEFAULT_MAX_REPAIRS),
   LOG_LEVEL: optional(z.string().toLowerCase().pipe(z.enum(LOG_LEVELS)).default("info")),
+  // Site models (issue 19). Loaded versions per process, the shipped default included: each costs a session's
+  // memory (README, "MAX_MODELS"), and a site whose version is not loaded waits for a load.
+  MAX_MODELS: int(1, 2),
+  // How often the site -> version assignments, shadow versions and site thresholds are re-read: a promotion
+  // or rollback reaches every worker within this, without a restart.
+  MODEL_REFRESH_MS: int(100, 5_000),
+  // Registry versions' files, fetched from storage and sha256-checked; shared by the processes of a host.
+  MODEL_CACHE_DIR: optional(z.string().default(path.join(tmpdir(), "garbage-models"))),
+  // Share of a shadow version's live images (by a hash of the image id) that it also classifies.
+  SHADOW_RATE: optional(z.coerce.number().min(0).max(1).default(0.1)),
+  // Per-site review thresholds: the unflagged part must reach this accuracy on the site's reviewed images,
+  // fitted once a site has this many reviewed results of its version, at most every SITE_THRESHOLD_INTERVAL_MS.
+  REVIEW_TARGET_ACCURACY: optional(z.coerce.number().gt(0).max(1).default(0.9)),
+  SITE_THRESHOLD_MIN_REVIEWS: int(1, 50),
+  SITE_THRESHOLD_INTERVAL_MS: int(0, 300_000),
 });
 
 export type WorkerConfig = Omit<z.infer<typeof configSchema>, "MODEL_PATH"> & { MODEL_PATH: string };

@@ -98,6 +98,40 @@ export function createMetrics() {
       help: "Inference threads restarted after the previous one died",
       registers: [registry],
     }),
+    modelsLoaded: new Gauge({
+      name: "garbage_worker_models_loaded",
+      help: "Model versions loaded in this process (at most MAX_MODELS, plus evicted ones still finishing)",
+      registers: [registry],
+    }),
+    modelLoads: new Counter({
+      name: "garbage_worker_model_loads_total",
+      help: "Model version loads by outcome (loaded, failed: missing files, bad sha256, unloadable model)",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    modelEvictions: new Counter({
+      name: "garbage_worker_model_evictions_total",
+      help: "Loaded versions evicted (least recently used) to make room for another: a high rate means MAX_MODELS is too small",
+      registers: [registry],
+    }),
+    shadowImages: new Counter({
+      name: "garbage_worker_shadow_images_total",
+      help: "Live images run through a shadow version: recorded, dropped (queue full), no_slot (not loaded, pool full), failed",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    backfillImages: new Counter({
+      name: "garbage_worker_backfill_images_total",
+      help: "Reviewed images classified by the sweep's backfill, by the version's role (candidate, active)",
+      labelNames: ["role"] as const,
+      registers: [registry],
+    }),
+    siteThresholds: new Counter({
+      name: "garbage_worker_site_thresholds_total",
+      help: "Per-site review threshold fits by outcome (fitted, needed: too few reviews, failed)",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
     queueJobs: new Gauge({
       name: "garbage_worker_queue_jobs",
       help: "Jobs in the classify queue by state, read from Redis at scrape time",

@@ -1,9 +1,9 @@
-import { type DbOrTx, results } from "@garbage/db";
+import { batches, type DbOrTx, results } from "@garbage/db";
 import type { ClassifyJob } from "@garbage/queue";
 import { type SettleOutcome, settleFailedJob } from "@garbage/recovery";
 import { type ImageStore, StorageError } from "@garbage/storage";
 import { type Job, UnrecoverableError } from "bullmq";
-import { inArray } from "drizzle-orm";
+import { eq, inArray } from "drizzle-orm";
 import { z } from "zod";
 import type { BatchItem } from "./classify-batch";
 
@@ -47,6 +47,8 @@ export async function processClassifyJob(job: Job<ClassifyJob>, deps: JobDeps): 
     images.map((img) => img.id),
   );
   const todo = images.filter((img) => !done.has(img.id));
+  // The site picks the model version (and review thresholds) for every image of the job.
+  const site = todo.length > 0 ? await batchSite(deps.db, batchId) : null;
 
   const items = await Promise.all(
     todo.map(
@@ -54,6 +56,7 @@ export async function processClassifyJob(job: Job<ClassifyJob>, deps: JobDeps): 
         batchId,
         image,
         startedAt,
+        site,
         source: await fetchSource(deps.store, image.key),
       }),
     ),
@@ -77,6 +80,11 @@ async function fetchSource(store: Pick<ImageStore, "get">, key: string): Promise
     }
     throw err;
   }
+}
+
+async function batchSite(db: DbOrTx, batchId: string): Promise<string | null> {
+  const [row] = await db.select({ site: batches.site }).from(batches).where(eq(batches.id, batchId));
+  return row?.site ?? null;
 }
 
 async function recordedImageIds(db: DbOrTx, ids: string[]): Promise<Set<string>> {

@@ -1,26 +1,28 @@
 import { createDb, pingDb } from "@garbage/db";
-import { InferenceThread, MicroBatcher } from "@garbage/inference";
+import type { ModelInfo } from "@garbage/inference";
 import { createLogger, type Logger } from "@garbage/log";
 import { type ClassifyJob, createQueue, createRedis, pingRedis, queueDepth } from "@garbage/queue";
 import { runSweep } from "@garbage/recovery";
 import { createStore } from "@garbage/storage";
 import { Worker } from "bullmq";
-import { type BatchItem, createBatchRunner } from "./classify-batch";
 import type { WorkerConfig } from "./config";
 import { loggedProcessor, onJobFailures } from "./job-log";
 import { createMetrics } from "./metrics";
 import { startMetricsServer } from "./metrics-server";
+import { startModelServing } from "./model-serving";
+import { createModelUpkeep } from "./model-upkeep";
 import { processClassifyJob } from "./process-job";
 import { type Sweeper, startSweeper } from "./sweeper";
 
 export interface RunningWorker {
   metricsPort: number;
-  model: InferenceThread["model"];
+  /** The shipped default model; sites may be served by registry versions (see model-serving.ts). */
+  model: ModelInfo;
   /** Stops taking jobs, finishes the active ones, then releases everything. Idempotent. */
   close: () => Promise<void>;
 }
 
-/** Wires one worker process: model thread, micro-batcher, BullMQ worker, metrics endpoint. */
+/** Wires one worker process: model pool (threads and micro-batchers), BullMQ worker, metrics endpoint. */
 export async function startWorker(
   config: WorkerConfig,
   log: Logger = createLogger({ service: "worker", level: config.LOG_LEVEL }),
@@ -31,22 +33,9 @@ export async function startWorker(
   const store = createStore(config.STORAGE_URL, { db });
   const metrics = createMetrics();
 
-  const inference = await InferenceThread.start({
-    model: config.MODEL_PATH,
-    provider: config.WORKER_PROVIDER,
-    threads: config.WORKER_THREADS,
-    maxBatch: config.BATCH_SIZE,
-  }).catch(async (err: unknown) => {
+  const models = await startModelServing({ config, db, store, log, metrics }).catch(async (err: unknown) => {
     await dbHandle.close();
     throw err;
-  });
-
-  const batcher = new MicroBatcher<BatchItem, undefined>({
-    maxSize: config.BATCH_SIZE,
-    maxWaitMs: config.BATCH_WAIT_MS,
-    // One batch in the model while the next is gathered and decoded.
-    maxInFlight: 2,
-    run: createBatchRunner({ db, inference, metrics }),
   });
 
   const reportRedisError = (err: Error) => log.warn({ err }, "redis error");
@@ -58,7 +47,7 @@ export async function startWorker(
   const worker = new Worker<ClassifyJob>(
     config.QUEUE_NAME,
     loggedProcessor(log, (job) =>
-      processClassifyJob(job, { db, store, submit: (item) => batcher.add(item) }),
+      processClassifyJob(job, { db, store, submit: (item) => models.submit(item) }),
     ),
     {
       connection,
@@ -85,7 +74,9 @@ export async function startWorker(
     host: config.METRICS_HOST,
     registry: metrics.registry,
     beforeScrape: async () => {
-      metrics.threadRestarts.set(inference.restarts);
+      const loaded = models.pool.loaded;
+      metrics.threadRestarts.set(loaded.reduce((n, m) => n + m.thread.restarts, 0));
+      metrics.modelsLoaded.set(loaded.length);
       const depth = await queueDepth(queue);
       for (const [state, n] of Object.entries(depth)) metrics.queueJobs.set({ state }, n);
     },
@@ -102,23 +93,37 @@ export async function startWorker(
         redis,
         database,
         storage,
-        inferenceThread: inference.alive,
+        inferenceThread: models.pool.loaded.every((m) => m.thread.alive),
         worker: worker.isRunning(),
       };
-      return { ok: Object.values(checks).every(Boolean), model: inference.model, checks };
+      const loaded = models.pool.loaded.map((m) => m.version.modelVersion);
+      return { ok: Object.values(checks).every(Boolean), model: models.defaultModel, loaded, checks };
     },
   });
 
   worker.run().catch((err: unknown) => log.error({ err }, "worker stopped"));
 
+  const upkeep = createModelUpkeep({
+    db,
+    store,
+    classify: (version, images) => models.classify(version, images),
+    batchSize: config.BATCH_SIZE,
+    log,
+    metrics,
+    defaultVersion: models.defaultVersion,
+    defaultMaxDistance: models.defaultMaxDistance,
+    targetAccuracy: config.REVIEW_TARGET_ACCURACY,
+    minReviews: config.SITE_THRESHOLD_MIN_REVIEWS,
+    thresholdIntervalMs: config.SITE_THRESHOLD_INTERVAL_MS,
+  });
   const sweeper: Sweeper | undefined =
     config.SWEEP_INTERVAL_MS > 0
       ? startSweeper({
           intervalMs: config.SWEEP_INTERVAL_MS,
           log,
           metrics,
-          sweep: (orphanCursor) =>
-            runSweep(
+          sweep: async (orphanCursor) => {
+            const report = await runSweep(
               { db, queue, store },
               {
                 minBatchAgeMs: config.SWEEP_MIN_AGE_MS,
@@ -126,7 +131,11 @@ export async function startWorker(
                 orphanCursor,
                 maxRepairs: config.MAX_REPAIRS,
               },
-            ),
+            );
+            // The model side (shadow backfill, site thresholds) after the repairs, which matter more.
+            await upkeep();
+            return report;
+          },
         })
       : undefined;
 
@@ -136,8 +145,7 @@ export async function startWorker(
     // worker.close() waits for active jobs, which wait on the batcher; the rest only then.
     await worker.close();
     stopRetrying.abort();
-    await batcher.close();
-    await inference.close();
+    await models.close();
     await server.close();
     await queue.close();
     await Promise.all([connection.quit().catch(() => {}), producer.quit().catch(() => {})]);
@@ -145,7 +153,7 @@ export async function startWorker(
   };
   return {
     metricsPort: server.port,
-    model: inference.model,
+    model: models.defaultModel,
     close: () => {
       closing ??= close();
       return closing;
