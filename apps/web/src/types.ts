@@ -152,3 +152,66 @@ export interface Metrics {
   review?: { flaggedRate?: number; confidentAccuracy?: number };
   [key: string]: unknown;
 }
+
+export type ModelState = "candidate" | "shadow" | "active" | "retired";
+
+/** A registered model version (GET /v1/models). */
+export interface ModelVersionInfo {
+  id: string;
+  name: string;
+  version: string;
+  modelVersion: string;
+  state: ModelState;
+  sites: string[] | null;
+  trainedOn: {
+    sites: string[] | null;
+    images: number;
+    perClass: Record<string, number>;
+    source: string;
+  } | null;
+  dataUntil: string | null;
+  int8: boolean;
+  createdAt: string;
+  createdBy: string | null;
+}
+
+export interface ModelAssignment {
+  site: string;
+  versionId: string;
+  modelVersion: string;
+  previousVersionId: string | null;
+  assignedAt: string;
+  assignedBy: string | null;
+}
+
+export interface ModelRegistry {
+  default: string | null;
+  versions: ModelVersionInfo[];
+  assignments: ModelAssignment[];
+}
+
+/** GET /v1/models/{id}/compare: a candidate against the version active for each image's site. */
+export interface ModelComparison {
+  candidate: string;
+  site: string | null;
+  reviewed: {
+    images: number;
+    candidate: { correct: number; accuracy: number };
+    active: { correct: number; accuracy: number };
+    perClass: { label: string; n: number; candidateRecall: number; activeRecall: number }[];
+  };
+  live: { images: number; agreement: number; candidateReviewRate: number; activeReviewRate: number };
+  changes: { from: string; to: string; n: number }[];
+}
+
+export interface SiteThreshold {
+  site: string;
+  modelVersion: string;
+  minConfidence: number;
+  maxDistance: number | null;
+  reviewed: number;
+  coverage: number;
+  unflaggedAccuracy: number;
+  target: number;
+  computedAt: string;
+}

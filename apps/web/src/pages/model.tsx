@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { download, getJson, percent, query } from "../api";
 import { AuthImage, ErrorBox, SiteSelect, when } from "../components/common";
 import type { Me, Metrics, ModelInfo } from "../types";
+import { ModelVersions } from "./model-versions";
 
 const show = (v: unknown): string =>
   typeof v === "number"
@@ -177,6 +178,7 @@ export function ModelPage({ me }: { me: Me }) {
           )}
         </>
       ) : null}
+      <ModelVersions me={me} />
       <h2>Training data export</h2>
       <p>
         Every reviewed image (confirmed or corrected) as <code>&lt;class&gt;/&lt;image&gt;</code> in a tar
