@@ -9,6 +9,7 @@ import path from "node:path";
 import {
   compareVersions,
   getBatch,
+  getSiteThresholds,
   images as imagesTable,
   type ModelVersionRow,
   promoteModelVersion,
@@ -49,10 +50,13 @@ afterAll(async () => {
 });
 
 async function writeModels() {
+  // The tiny model's confidence for a red image is about 0.48: under this threshold, not flagged, until the
+  // site's own thresholds say otherwise.
+  const review = { minConfidence: 0.3 };
   const shipped = await writeTinyModel(dir, {
     name: "shipped",
     classes: SHIPPED,
-    manifest: { version: "1" },
+    manifest: { version: "1", review },
   });
   // What `npm run adapt` writes: the float model with a site block, and its int8 twin (the file a CPU serves).
   const site = { sites: null, images: 12, perClass: {}, source: "test", dataUntil: "2026-01-01T00:00:00Z" };
@@ -60,13 +64,19 @@ async function writeModels() {
     name: "site",
     classes: CANDIDATE,
     seed: 3,
-    manifest: { version: "2", site },
+    manifest: { version: "2", site, review },
   });
-  await writeTinyModel(dir, { name: "site-int8", classes: CANDIDATE, seed: 4, manifest: { version: "2" } });
+  await writeTinyModel(dir, {
+    name: "site-int8",
+    classes: CANDIDATE,
+    seed: 4,
+    manifest: { version: "2", review },
+  });
   return { shipped, float };
 }
 
-async function submit(site: string, n: number) {
+/** Uploads n red images for `site`; returns the batch id. */
+async function upload(site: string, n: number): Promise<string> {
   const files = await Promise.all(
     Array.from({ length: n }, async (_, i) => ({
       filename: `${i}.jpg`,
@@ -74,16 +84,26 @@ async function submit(site: string, n: number) {
     })),
   );
   const { body } = await api.submit(files, { fields: { site } });
-  await waitFor(`batch of ${site}`, async () => {
-    const batch = await getBatch(scratch.handle.db, body.id);
+  return body.id;
+}
+
+async function completed(batchId: string) {
+  await waitFor(`batch ${batchId}`, async () => {
+    const batch = await getBatch(scratch.handle.db, batchId);
     return batch?.status === "completed";
   });
-  const rows = await scratch.handle.db
-    .select({ imageId: results.imageId, label: results.label, modelVersion: results.modelVersion })
+  return scratch.handle.db
+    .select({
+      imageId: results.imageId,
+      label: results.label,
+      modelVersion: results.modelVersion,
+      reviewReasons: results.reviewReasons,
+    })
     .from(results)
-    .where(eq(results.batchId, body.id));
-  return rows;
+    .where(eq(results.batchId, batchId));
 }
+
+const submit = async (site: string, n: number) => completed(await upload(site, n));
 
 const shadowRows = (ids: string[]) =>
   scratch.handle.db.select().from(shadowResults).where(inArray(shadowResults.imageId, ids));
@@ -108,6 +128,9 @@ describe("site models", () => {
       MODEL_CACHE_DIR: path.join(dir, "cache"),
       MODEL_REFRESH_MS: "200",
       SHADOW_RATE: "1",
+      // Fitted from A's 4 reviews (all of them corrections of the default's label).
+      SITE_THRESHOLD_MIN_REVIEWS: "3",
+      SITE_THRESHOLD_INTERVAL_MS: "300",
       // The sweep runs the backfill; this database is the test's own, so it adopts nobody's batches.
       SWEEP_INTERVAL_MS: "300",
       WORKER_THREADS: "1",
@@ -162,20 +185,55 @@ describe("site models", () => {
     const a = await submit(siteA, 3);
     const b = await submit(siteB, 3);
     // The int8 twin serves on a CPU; results carry the float manifest's name@version all the same.
-    expect(a.map((r) => [r.label, r.modelVersion])).toEqual(Array(3).fill(["metal", "site@2"]));
-    expect(b.map((r) => [r.label, r.modelVersion])).toEqual(Array(3).fill(["glass", "shipped@1"]));
+    const served = (rows: typeof a) => rows.map((r) => [r.label, r.modelVersion, r.reviewReasons]);
+    expect(served(a)).toEqual(Array(3).fill(["metal", "site@2", []]));
+    expect(served(b)).toEqual(Array(3).fill(["glass", "shipped@1", []]));
     expect(await readdir(path.join(dir, "cache", candidate.sha256))).toContain("site-int8.onnx");
     // Active now, so it no longer shadows.
     expect(await shadowRows([...a, ...b].map((r) => r.imageId))).toEqual([]);
 
     await rollbackSites(scratch.handle.db, { sites: [siteA], by: "test" });
     await servingChange(siteA, undefined);
+    // The sweep fitted A's thresholds for the default from A's reviews: no confidence made its labels 90 %
+    // right, so everything it labels on A is flagged from now on (B, without reviews, keeps the manifest's).
+    const [fitted] = await getSiteThresholds(scratch.handle.db, { sites: [siteA] });
+    expect(fitted).toMatchObject({ modelVersion: "shipped@1", minConfidence: 1, reviewed: 4, coverage: 0 });
+    await new Promise((r) => setTimeout(r, 1_000)); // a few MODEL_REFRESH_MS
     const back = await submit(siteA, 3);
-    expect(back.map((r) => [r.label, r.modelVersion])).toEqual(Array(3).fill(["glass", "shipped@1"]));
+    expect(served(back)).toEqual(Array(3).fill(["glass", "shipped@1", ["low_confidence"]]));
+    expect(served(await submit(siteB, 2))).toEqual(Array(2).fill(["glass", "shipped@1", []]));
+    const stored = await scratch.handle.db.select().from(imagesTable).where(eq(imagesTable.site, siteA));
+    expect(stored).toHaveLength(4 + 3 + 3 + 3);
+
+    // A version whose stored file is damaged: its site's images wait (the job is retried) rather than being
+    // labelled by another version, and are served once the site is rolled back.
+    const broken = await publishModel({
+      db: scratch.handle.db,
+      store: api.store,
+      modelPath: await writeTinyModel(dir, {
+        name: "broken",
+        classes: CANDIDATE,
+        manifest: { version: "3" },
+      }),
+      by: "test",
+    });
+    const file = broken.files.find((f) => f.role === "fp32");
+    await api.store.put(file?.key as string, Buffer.from("not the model"));
+    const siteC = uniqueSite();
+    await promoteModelVersion(scratch.handle.db, broken.id, { sites: [siteC], by: "test" });
+    await servingChange(siteC, "broken@3");
+    const waiting = await upload(siteC, 2);
+    await waitFor("the failed load", async () =>
+      worker?.logs.some(
+        (l) => l.msg?.startsWith("cannot load model version") && l.modelVersion === "broken@3",
+      ),
+    );
+    expect(await scratch.handle.db.select().from(results).where(eq(results.batchId, waiting))).toEqual([]);
+    await rollbackSites(scratch.handle.db, { sites: [siteC], by: "test" });
+    expect(served(await completed(waiting))).toEqual(Array(2).fill(["glass", "shipped@1", []]));
+
     expect(worker.child.exitCode).toBeNull();
     const loaded = worker.logs.filter((l) => l.msg === "model version loaded").map((l) => l.modelVersion);
     expect(loaded).toEqual(["shipped@1", "site@2"]);
-    const stored = await scratch.handle.db.select().from(imagesTable).where(eq(imagesTable.site, siteA));
-    expect(stored).toHaveLength(4 + 3 + 3 + 3);
   });
 });
