@@ -133,38 +133,42 @@ export function ModelVersions({ me }: { me: Me }) {
                 <td>{trained(v)}</td>
                 <td>{when(v.dataUntil)}</td>
                 <td>{when(v.createdAt)}</td>
-                <td class="row">
-                  <button
-                    type="button"
-                    class="link"
-                    onClick={() => {
-                      setPicked(v.id);
-                      setSite(me.sites?.length === 1 ? (me.sites[0] as string) : "");
-                    }}
-                  >
-                    Compare
-                  </button>
-                  {admin && (v.state === "candidate" || v.state === "shadow" || v.state === "retired") ? (
+                <td>
+                  <div class="row">
                     <button
                       type="button"
-                      disabled={busy}
-                      onClick={() =>
-                        act(() => sendJson("POST", `/v1/models/${v.id}/shadow`, { on: v.state !== "shadow" }))
-                      }
+                      class="link"
+                      onClick={() => {
+                        setPicked(v.id);
+                        setSite(me.sites?.length === 1 ? (me.sites[0] as string) : "");
+                      }}
                     >
-                      {v.state === "shadow" ? "Stop shadow" : "Shadow"}
+                      Compare
                     </button>
-                  ) : null}
-                  {admin ? (
-                    <button
-                      type="button"
-                      class="primary"
-                      disabled={busy}
-                      onClick={() => act(() => promote(v, v.id === selected?.id ? site : ""))}
-                    >
-                      {v.id === selected?.id && site ? `Promote for ${site}` : "Promote"}
-                    </button>
-                  ) : null}
+                    {admin && (v.state === "candidate" || v.state === "shadow" || v.state === "retired") ? (
+                      <button
+                        type="button"
+                        disabled={busy}
+                        onClick={() =>
+                          act(() =>
+                            sendJson("POST", `/v1/models/${v.id}/shadow`, { on: v.state !== "shadow" }),
+                          )
+                        }
+                      >
+                        {v.state === "shadow" ? "Stop shadow" : "Shadow"}
+                      </button>
+                    ) : null}
+                    {admin ? (
+                      <button
+                        type="button"
+                        class="primary"
+                        disabled={busy}
+                        onClick={() => act(() => promote(v, v.id === selected?.id ? site : ""))}
+                      >
+                        {v.id === selected?.id && site ? `Promote for ${site}` : "Promote"}
+                      </button>
+                    ) : null}
+                  </div>
                 </td>
               </tr>
             ))}
