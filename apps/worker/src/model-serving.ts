@@ -113,7 +113,7 @@ export async function startModelServing(deps: ModelServingDeps): Promise<ModelSe
       // The site's images wait (their jobs are retried) rather than being labelled by another version.
       log.error(
         { err, modelVersion: version.modelVersion, versionId: version.row?.id },
-        "cannot load model version; jobs of its sites will be retried",
+        "cannot load model version: jobs of the sites it serves are retried, shadow work skips it",
       );
     },
     onEvict: (version) => {
