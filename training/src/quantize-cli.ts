@@ -48,25 +48,7 @@ export async function makeInt8(opts: {
   );
 
   const fp32Val = base.metrics.find((m) => m.dataset?.endsWith("trashnet/val"));
-  const manifest: ModelManifest = {
-    ...base,
-    name: `${base.name}-int8`,
-    file: path.basename(out),
-    sha256: await sha256File(out),
-    metrics: [],
-    quantization: {
-      from: { file: base.file, sha256: base.sha256 },
-      format: "QDQ (onnxruntime fuses QLinearConv, QLinearAdd)",
-      activations:
-        "uint8, asymmetric, per tensor; range = 0.001th..99.999th percentile; ReLU folded into the range",
-      weights:
-        "7-bit values in int8, symmetric, per output channel (no int16 saturation on CPUs without VNNI)",
-      biases: "int32, scale = input scale x weight scale",
-      float: "the fc head and the pooled embedding",
-      calibrationImages: q.images,
-      calibrationSource: path.relative(REPO_ROOT, opts.train),
-    },
-  };
+  const manifest = await int8Manifest(base, out, q.images, path.relative(REPO_ROOT, opts.train));
   // The classifier needs the manifest beside the model before the int8 model can be measured.
   await writeFile(manifestPathFor(out), `${JSON.stringify(manifest, null, 2)}\n`);
   const agreement = await topOneAgreement(opts.model, out, opts.val, base.classes, opts.threads);
@@ -91,7 +73,41 @@ export async function makeInt8(opts: {
   return out;
 }
 
-async function topOneAgreement(a: string, b: string, data: string, classes: string[], threads: number) {
+/** The int8 model's manifest: the float model's, with its own file, hash and how it was quantized. */
+export async function int8Manifest(
+  base: ModelManifest,
+  out: string,
+  images: number,
+  source: string,
+): Promise<ModelManifest> {
+  return {
+    ...base,
+    name: `${base.name}-int8`,
+    file: path.basename(out),
+    sha256: await sha256File(out),
+    metrics: [],
+    quantization: {
+      from: { file: base.file, sha256: base.sha256 },
+      format: "QDQ (onnxruntime fuses QLinearConv, QLinearAdd)",
+      activations:
+        "uint8, asymmetric, per tensor; range = 0.001th..99.999th percentile; ReLU folded into the range",
+      weights:
+        "7-bit values in int8, symmetric, per output channel (no int16 saturation on CPUs without VNNI)",
+      biases: "int32, scale = input scale x weight scale",
+      float: "the fc head and the pooled embedding",
+      calibrationImages: images,
+      calibrationSource: source,
+    },
+  };
+}
+
+export async function topOneAgreement(
+  a: string,
+  b: string,
+  data: string,
+  classes: string[],
+  threads: number,
+) {
   const files = (await listImageFolder(data, classes)).filter((i) => i.label >= 0).map((i) => i.file);
   const labels = async (model: string) => {
     const clf = await loadClassifier({ model, threads });
