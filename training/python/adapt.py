@@ -25,19 +25,9 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
 from adapt_views import MEAN_BGR, load_photo, plain_view, site_view, trashnet_view  # noqa: E402
+from data import image_folder as folder  # noqa: E402
 from folded import load_served  # noqa: E402
 from train import bf16_ok  # noqa: E402
-
-IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
-
-
-def folder(root, classes):
-    out = []
-    for i, c in enumerate(classes):
-        d = os.path.join(root, c)
-        if os.path.isdir(d):
-            out += [(os.path.join(d, f), i) for f in sorted(os.listdir(d)) if f.lower().endswith(IMAGE_EXT)]
-    return out
 
 
 def trunk(model, x):
@@ -151,6 +141,7 @@ def main():
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--cv-folds", type=int, default=3)
     p.add_argument("--cv-step-share", type=float, default=0.5)
+    p.add_argument("--steps", type=int, default=0, help="fixed number of steps (tests); 0: from --epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
@@ -192,7 +183,7 @@ def main():
     site = (sf, torch.tensor(vy), torch.tensor(vo))
     replay = (rf, ry, None)
     plain_idx = torch.arange(0, len(views), a.views)
-    steps = int(min(a.max_steps, max(a.min_steps, a.epochs * len(views) / a.site_batch)))
+    steps = a.steps or int(min(a.max_steps, max(a.min_steps, a.epochs * len(views) / a.site_batch)))
 
     oof_logits = np.zeros((len(site_files), len(classes)), np.float32)
     fold = folds_of(site_labels, a.cv_folds, a.seed) if a.cv_folds >= 2 else None

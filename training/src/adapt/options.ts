@@ -23,6 +23,8 @@ Fine-tunes a served model on a site's photos and writes a complete served model:
   --target A         accuracy the unflagged part must reach, for the review threshold (default
                      REVIEW_TARGET_ACCURACY or 0.9)
   --replay <root>    base training photos replayed in every batch (default ../shared/datasets/trashnet/train)
+  --replay-images N  how many of them (default 720, spread over the classes)
+  --steps N          a fixed number of training steps instead of --epochs (quick trials, tests)
   --eval <root>      also measure the written model on this folder with garbage eval (repeatable)
   --seed N           (default 0)   --threads N (default 2)   --no-int8   --keep-work`;
 
@@ -37,6 +39,8 @@ export interface AdaptOptions {
   cvFolds: number;
   target: number;
   replay: string;
+  replayImages: number;
+  steps: number;
   evals: string[];
   seed: number;
   threads: number;
@@ -72,6 +76,7 @@ export function parseAdaptArgs(argv: string[]): AdaptOptions {
       "cv-folds": { type: "string" },
       target: { type: "string" },
       replay: { type: "string" },
+      "replay-images": { type: "string" }, steps: { type: "string" },
       eval: { type: "string", multiple: true },
       seed: { type: "string" },
       threads: { type: "string" },
@@ -104,6 +109,8 @@ export function parseAdaptArgs(argv: string[]): AdaptOptions {
     cvFolds: num(v["cv-folds"], "cv-folds", 3, 0, 10),
     target: num(target, "target", 0.9, 0.5, 1),
     replay: path.resolve(cwd(), v.replay ?? path.join(REPO_ROOT, "../shared/datasets/trashnet/train")),
+    replayImages: num(v["replay-images"], "replay-images", 720, 6, 100_000),
+    steps: num(v.steps, "steps", 0, 1, 100_000),
     evals: (v.eval ?? []).map((e) => path.resolve(cwd(), e)),
     seed: num(v.seed, "seed", 0, 0, 2 ** 31),
     threads: num(v.threads, "threads", 2, 1, 256),
