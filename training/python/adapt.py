@@ -30,6 +30,14 @@ from folded import load_served  # noqa: E402
 from train import bf16_ok  # noqa: E402
 
 
+# "cuda" when PyTorch sees a GPU (set in main); the trunk's cache and the training then live there.
+DEVICE = "cpu"
+
+
+def autocast(amp):
+    return torch.autocast(DEVICE.split(":")[0], dtype=torch.bfloat16, enabled=amp)
+
+
 def trunk(model, x):
     x = F.pad(x, (3, 3, 3, 3))
     x = F.relu(model.conv1(x))
@@ -52,9 +60,9 @@ def to_tensor(img):
 def cache_features(model, images, amp, batch=32):
     """Frozen-trunk outputs of a list of PIL views."""
     out = []
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+    with torch.no_grad(), autocast(amp):
         for i in range(0, len(images), batch):
-            x = torch.from_numpy(np.stack([to_tensor(v) for v in images[i:i + batch]]))
+            x = torch.from_numpy(np.stack([to_tensor(v) for v in images[i:i + batch]])).to(DEVICE)
             out.append(trunk(model, x).to(torch.bfloat16 if amp else torch.float32))
     return torch.cat(out)
 
@@ -83,9 +91,9 @@ def train_head(model, base_state, site, replay, a, steps, seed, amp):
             g["lr"] = lr * lr_f
         si = torch.from_numpy(rng.choice(len(sy), a.site_batch, p=w))
         ri = torch.from_numpy(rng.integers(0, len(ry), a.replay_batch))
-        x = torch.cat([sf[si], rf[ri]]).float()
-        y = torch.cat([sy[si], ry[ri]])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        x = torch.cat([sf[si.to(sf.device)], rf[ri.to(rf.device)]]).float()
+        y = torch.cat([sy[si], ry[ri]]).to(x.device)
+        with autocast(amp):
             logits, _ = head(model, x, a.dropout)
         ce = F.cross_entropy(logits.float(), y, label_smoothing=0.1, reduction="none")
         loss = ce[: a.site_batch].mean() + a.replay_weight * ce[a.site_batch:].mean()
@@ -100,11 +108,11 @@ def train_head(model, base_state, site, replay, a, steps, seed, amp):
 
 def predict(model, feats, amp, batch=64):
     logits, embs = [], []
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+    with torch.no_grad(), autocast(amp):
         for i in range(0, len(feats), batch):
             lo, em = head(model, feats[i:i + batch].float())
-            logits.append(lo.float())
-            embs.append(em.float())
+            logits.append(lo.float().cpu())
+            embs.append(em.float().cpu())
     return torch.cat(logits).numpy(), torch.cat(embs).numpy()
 
 
@@ -149,10 +157,12 @@ def main():
     t0 = time.time()
     log = lambda s: print(f"[adapt.py {time.time() - t0:5.0f} s] {s}", file=sys.stderr, flush=True)  # noqa: E731
     torch.set_num_threads(a.threads)
-    amp = bf16_ok("cpu")
+    global DEVICE
+    DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+    amp = bf16_ok(DEVICE)
     classes = a.classes.split(",")
     rng = np.random.default_rng(a.seed)
-    model = load_served(a.base, len(classes))
+    model = load_served(a.base, len(classes)).to(DEVICE)
     base_state = {k: v.clone() for k, v in model.state_dict().items()}
 
     site_files = folder(a.data, classes)
@@ -175,7 +185,7 @@ def main():
     replay_views = [trashnet_view(load_photo(replay_files[i][0]), rng, a.size) for i in chosen]
     ry = torch.tensor([replay_files[i][1] for i in chosen])
     log(f"{len(site_files)} site photos ({np.bincount(site_labels, minlength=len(classes)).tolist()}), "
-        f"{len(views)} site views, {len(replay_views)} replay views; bf16 {amp}")
+        f"{len(views)} site views, {len(replay_views)} replay views; device {DEVICE}, bf16 {amp}")
 
     sf = cache_features(model, views, amp)
     rf = cache_features(model, replay_views, amp)
@@ -190,30 +200,30 @@ def main():
     if fold is not None:
         for k in range(a.cv_folds):
             keep = torch.from_numpy(np.isin(np.array(vo), np.flatnonzero(fold != k)))
-            state = train_head(model, base_state, (sf[keep], site[1][keep], None), replay, a,
+            state = train_head(model, base_state, (sf[keep.to(sf.device)], site[1][keep], None), replay, a,
                                int(steps * a.cv_step_share), a.seed + 1 + k, amp)
             model.load_state_dict(state)
             held = np.flatnonzero(fold == k)
-            oof_logits[held] = predict(model, sf[plain_idx[held]], amp)[0]
+            oof_logits[held] = predict(model, sf[plain_idx[held].to(sf.device)], amp)[0]
             log(f"fold {k + 1}/{a.cv_folds}: {len(held)} held-out photos, "
                 f"{(oof_logits[held].argmax(1) == site_labels[held]).mean():.3f} right")
 
     state = train_head(model, base_state, site, replay, a, steps, a.seed, amp)
     model.load_state_dict(state)
     log(f"trained {steps} steps on every site photo")
-    base_model = load_served(a.base, len(classes))
-    base_logits, _ = predict(base_model, sf[plain_idx], amp)
-    _, site_emb = predict(model, sf[plain_idx], amp)
+    base_model = load_served(a.base, len(classes)).to(DEVICE)
+    base_logits, _ = predict(base_model, sf[plain_idx.to(sf.device)], amp)
+    _, site_emb = predict(model, sf[plain_idx.to(sf.device)], amp)
     replay_logits, replay_emb = predict(model, rf, amp)
 
     os.makedirs(a.out, exist_ok=True)
-    torch.save(state, os.path.join(a.out, "model.pt"))
+    torch.save({k: v.cpu() for k, v in state.items()}, os.path.join(a.out, "model.pt"))
     np.savez(os.path.join(a.out, "adapt.npz"), oof_logits=oof_logits, base_logits=base_logits,
              site_labels=site_labels, site_emb=site_emb, replay_emb=replay_emb,
              replay_labels=ry.numpy(), replay_logits=replay_logits,
              fold=fold if fold is not None else np.zeros(0))
     summary = {"seed": a.seed, "steps": steps, "cvSteps": int(steps * a.cv_step_share) if fold is not None else 0,
-               "cvFolds": a.cv_folds if fold is not None else 0, "bf16": amp, "views": a.views,
+               "cvFolds": a.cv_folds if fold is not None else 0, "bf16": amp, "device": DEVICE, "views": a.views,
                "replayImages": len(chosen), "sitePhotos": len(site_files),
                "files": [os.path.relpath(f, a.data) for f, _ in site_files],
                "settings": {k: getattr(a, k) for k in ("lr", "head_lr_mult", "l2sp", "dropout", "epochs",
