@@ -148,7 +148,8 @@ def main():
     p.add_argument("--l2sp", type=float, default=0.01)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--cv-folds", type=int, default=3)
-    p.add_argument("--cv-step-share", type=float, default=0.5)
+    p.add_argument("--cv-step-share", type=float, default=0.35,
+                   help="each fold model trains this share of the steps: the folds together cost about one final run")
     p.add_argument("--steps", type=int, default=0, help="fixed number of steps (tests); 0: from --epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
