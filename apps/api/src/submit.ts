@@ -23,8 +23,25 @@ export const MetadataSchema = z
     line: text.optional(),
     camera: text.optional(),
     capturedAt: z.iso.datetime({ offset: true }).optional(),
+    // One capture time per `images` part, in upload order (JSON array; null: the batch's): a camera agent
+    // sends many photos in one batch, each taken at its own time (the statistics bucket by it).
+    imageCapturedAt: z
+      .string()
+      .transform((s, ctx) => {
+        try {
+          return JSON.parse(s) as unknown;
+        } catch {
+          ctx.addIssue({ code: "custom", message: "must be a JSON array" });
+          return z.NEVER;
+        }
+      })
+      .pipe(z.array(z.iso.datetime({ offset: true }).nullable()).max(100_000))
+      .optional(),
   })
   .strict();
+
+/** JSON field values are longer than a name: imageCapturedAt holds a timestamp per image (MAX_FILES). */
+const FIELD_BYTES = 64 * 1024;
 
 export interface Submission {
   batch: Batch;
@@ -56,7 +73,12 @@ export async function submitBatch(
   }
 
   const batchId = randomUUID();
-  const upload = await receiveUpload(req, { store, limits: deps.config.limits, batchId });
+  const upload = await receiveUpload(req, {
+    store,
+    limits: deps.config.limits,
+    batchId,
+    fieldSize: FIELD_BYTES,
+  });
   const cleanup = () => Promise.allSettled(upload.storedKeys.map((key) => store.delete(key)));
 
   const meta = MetadataSchema.safeParse(upload.fields);
@@ -64,13 +86,24 @@ export async function submitBatch(
     await cleanup();
     throw validationError(meta.error);
   }
-  const { capturedAt, ...labels } = meta.data;
+  const { capturedAt, imageCapturedAt, ...labels } = meta.data;
   try {
     assertMaySubmit(principal, labels.site);
+    if (imageCapturedAt && imageCapturedAt.length !== upload.images.length) {
+      throw new ApiError(
+        400,
+        "validation_error",
+        `imageCapturedAt has ${imageCapturedAt.length} entries for ${upload.images.length} images`,
+      );
+    }
   } catch (err) {
     await cleanup();
     throw err;
   }
+  const images = upload.images.map((image, i) => {
+    const at = imageCapturedAt?.[i];
+    return at ? { ...image, capturedAt: new Date(at) } : image;
+  });
 
   let created: Awaited<ReturnType<typeof createBatch>>;
   try {
@@ -81,7 +114,7 @@ export async function submitBatch(
       ...labels,
       capturedAt: capturedAt ? new Date(capturedAt) : null,
       chunkSize: deps.config.chunkSize,
-      images: upload.images,
+      images,
     });
   } catch (err) {
     await cleanup();

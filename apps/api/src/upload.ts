@@ -35,7 +35,15 @@ const MAX_FIELDS = 20;
  */
 export async function receiveUpload(
   req: Request,
-  deps: { store: ImageStore; limits: UploadLimits; batchId: string },
+  deps: {
+    store: ImageStore;
+    limits: UploadLimits;
+    batchId: string;
+    /** Longest field value; default 1 KiB (a site name), more for a route with a JSON field. */
+    fieldSize?: number;
+    /** Answer an upload without file parts instead of refusing it (400 no_images). */
+    filesOptional?: boolean;
+  },
 ): Promise<ReceivedUpload> {
   const { store, limits, batchId } = deps;
   const contentType = req.headers.get("content-type") ?? "";
@@ -59,7 +67,7 @@ export async function receiveUpload(
       limits: {
         files: limits.maxFiles,
         fields: MAX_FIELDS,
-        fieldSize: 1_024,
+        fieldSize: deps.fieldSize ?? 1_024,
         parts: limits.maxFiles + MAX_FIELDS,
         // One byte over the limit is enough for the store to notice and refuse.
         fileSize: limits.maxFileBytes + 1,
@@ -148,7 +156,9 @@ export async function receiveUpload(
   });
 
   await done;
-  if (result.images.length === 0) throw new ApiError(400, "no_images", 'no file parts named "images"');
+  if (result.images.length === 0 && !deps.filesOptional) {
+    throw new ApiError(400, "no_images", 'no file parts named "images"');
+  }
   return result;
 }
 

@@ -19,6 +19,8 @@ export interface NewImage {
   bytes: number;
   sha256?: string | null;
   contentType?: string | null;
+  /** When this image was taken; default the batch's capturedAt, else its creation time. */
+  capturedAt?: Date | null;
   /** Recorded as a failed result in the same transaction, so the batch still adds up. */
   rejected?: { code: string; message: string };
 }
@@ -89,7 +91,7 @@ export async function createBatch(db: DbOrTx, input: CreateBatchInput): Promise<
       contentType: image.contentType ?? null,
       site: batch.site,
       line: batch.line,
-      capturedAt,
+      capturedAt: image.capturedAt ?? capturedAt,
     }));
     const inserted: CreateBatchOutcome["images"] = [];
     for (let i = 0; i < rows.length; i += IMAGE_INSERT_CHUNK) {

@@ -36,7 +36,8 @@ const createBatchRoute = createRoute({
   summary: "Submit images for classification",
   description:
     "multipart/form-data with one or more `images` file parts and optional `site`, `line`, `camera`, " +
-    "`capturedAt` (ISO 8601) fields. Files are streamed to storage; 202 once all are stored and enqueued. " +
+    "`capturedAt` (ISO 8601) fields, and `imageCapturedAt` for a time per image. Files are streamed to " +
+    "storage; 202 once all are stored and enqueued. " +
     "Parts that are not images (by magic bytes) are accepted and recorded as failed (`unsupported_format`).",
   security: BearerSecurity,
   request: {
@@ -62,6 +63,12 @@ const createBatchRoute = createRoute({
               line: { type: "string" },
               camera: { type: "string" },
               capturedAt: { type: "string", format: "date-time" },
+              imageCapturedAt: {
+                type: "string",
+                description:
+                  "JSON array with one ISO 8601 time (or null) per `images` part, in order: each image's " +
+                  "capture time (default: capturedAt)",
+              },
             },
           },
         },
