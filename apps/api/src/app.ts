@@ -20,6 +20,7 @@ import { metricsRoutes } from "./routes/metrics";
 import { modelRoutes } from "./routes/model";
 import { modelsRoutes } from "./routes/models";
 import { queuesRoutes } from "./routes/queues";
+import { resultsIngestRoutes } from "./routes/results-ingest";
 import { reviewRoutes } from "./routes/review";
 import { similarRoutes } from "./routes/similar";
 import { statsRoutes } from "./routes/stats";
@@ -67,6 +68,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", statsRoutes(routeDeps));
   app.route("/", meRoutes(routeDeps));
   app.route("/", imagesRoutes(routeDeps));
+  app.route("/", resultsIngestRoutes(routeDeps));
   app.route("/", reviewRoutes(routeDeps));
   app.route("/", exportRoutes(routeDeps));
   app.route("/", modelRoutes(routeDeps));
