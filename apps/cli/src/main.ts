@@ -1,3 +1,4 @@
+import { agentCommand, agentHelpText } from "./agent.js";
 import { classifyCommand, classifyHelp } from "./classify.js";
 import { evalCommand, evalHelp } from "./eval.js";
 import { exportReviewedCommand, exportReviewedHelp } from "./export-reviewed.js";
@@ -6,7 +7,7 @@ import { modelsCommand, modelsHelp } from "./models.js";
 import { UsageError } from "./options.js";
 
 const help = `garbage: classify photos of waste with the shipped ResNet50 model, manage the API's keys, and export
-reviewed images as training data
+reviewed images as training data, and run the camera agent
 
 ${classifyHelp}
 
@@ -16,7 +17,9 @@ ${keysHelp}
 
 ${exportReviewedHelp}
 
-${modelsHelp}`;
+${modelsHelp}
+
+${agentHelpText}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -31,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
       return exportReviewedCommand(rest);
     case "models":
       return modelsCommand(rest);
+    case "agent":
+      return agentCommand(rest);
     case undefined:
     case "help":
     case "--help":
