@@ -1,6 +1,7 @@
-# Targets: `api` (default CPU image for the API), `worker` (CPU worker), `gpu` (CUDA worker). Each runs the
-# compiled JavaScript (`npm run build`, scripts/build.mjs) with `node`, production dependencies only, as the
-# unprivileged `node` user, with a HEALTHCHECK on /healthz.
+# Targets: `api` (default CPU image for the API), `worker` (CPU worker), `gpu` (CUDA worker), `agent` (the camera
+# agent, `garbage agent`, for a computer at the line). Each runs the compiled JavaScript (`npm run build`,
+# scripts/build.mjs) with `node`, production dependencies only, as the unprivileged `node` user, with a
+# HEALTHCHECK on /healthz.
 #
 # NODE_IMAGE: any Debian-based Node 20+ image with npm and a `node` user (scripts/compose-test builds a
 # stand-in without a registry). No `# syntax=` line: the builder's own Dockerfile frontend is enough, and an
@@ -17,6 +18,7 @@ COPY apps/api/package.json apps/api/
 COPY apps/cli/package.json apps/cli/
 COPY apps/worker/package.json apps/worker/
 COPY apps/web/package.json apps/web/
+COPY packages/agent/package.json packages/agent/
 COPY packages/bench/package.json packages/bench/
 COPY packages/db/package.json packages/db/
 COPY packages/inference/package.json packages/inference/
@@ -91,6 +93,34 @@ EXPOSE 9464
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
   CMD ["node", "scripts/healthcheck.mjs", "METRICS_PORT", "9464"]
 CMD ["node", "--enable-source-maps", "apps/worker/dist/index.js"]
+
+# The camera agent (`garbage agent`): its own bundle (apps/cli/dist/agent.js, no Postgres or storage packages),
+# the model thread and the int8 model for --local, and only @garbage/agent's production dependencies
+# (onnxruntime-node, sharp, mqtt, exifr, pino, prom-client, zod). The spool is a volume: it must outlive the
+# container. Arguments after the image name are the agent's flags, e.g.
+#   docker run -v spool:/var/lib/garbage-agent -v /srv/camera:/inbox IMAGE --watch /inbox --api http://api:8080 --site S
+FROM manifests AS agent
+ENV NODE_ENV=production ORT_DISABLE_TELEMETRY=1
+RUN npm ci --omit=dev --workspace=@garbage/agent && npm cache clean --force \
+  && keep="linux/$(node -p process.arch)" \
+  && for dir in node_modules/onnxruntime-node/bin/napi-v*/*/*/; do \
+       case "$dir" in */"$keep"/) ;; *) rm -rf "$dir" ;; esac; \
+     done \
+  && rm -rf node_modules/typescript node_modules/@types
+COPY models/garbage-resnet50-int8.onnx models/garbage-resnet50-int8.json models/garbage-resnet50.ref.bin models/
+COPY scripts/healthcheck.mjs scripts/
+COPY --from=build /app/apps/cli/dist/agent.js /app/apps/cli/dist/inference-thread.js apps/cli/dist/
+RUN mkdir -p /var/lib/garbage-agent && chown node:node /var/lib/garbage-agent
+USER node
+VOLUME ["/var/lib/garbage-agent"]
+ENV METRICS_PORT=9465
+EXPOSE 9465
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "scripts/healthcheck.mjs", "METRICS_PORT", "9465"]
+# node is PID 1: SIGTERM (docker stop) stops taking photos, lets the send in flight finish, exits 0.
+ENTRYPOINT ["node", "--enable-source-maps", "apps/cli/dist/agent.js", "--spool", "/var/lib/garbage-agent", \
+  "--metrics-host", "0.0.0.0", "--metrics-port", "9465"]
+CMD ["--help"]
 
 # Last, so that a plain `docker build .` gives the API image.
 FROM runtime AS api

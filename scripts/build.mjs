@@ -8,7 +8,7 @@
 //
 // Layout of each apps/<app>/dist, and why it must stay one level below the app's folder:
 //   index.js / main.js      the entry (ESM, node20)
-//   inference-thread.js     the model thread (api and worker) (packages/inference/src/thread/thread.ts, bundled on its own);
+//   inference-thread.js     the model thread (api, worker, and the cli's agent) (packages/inference/src/thread/thread.ts, bundled on its own);
 //                           @garbage/inference's client starts it with new URL("./inference-thread.js",
 //                           import.meta.url) when it runs from a bundle (see packages/inference/src/thread/client.ts)
 //   drizzle/                the SQL migrations (api only; see packages/db/src/migrate.ts)
@@ -37,8 +37,17 @@ const apps = [
     assets: [{ from: at("packages/db/drizzle"), to: "drizzle" }],
   },
   { name: "worker", entries: [{ in: at("apps/worker/src/index.ts"), out: "index" }, THREAD], assets: [] },
-  // The CLI runs the model on its main thread (no InferenceThread), so it needs no thread bundle.
-  { name: "cli", entries: [{ in: at("apps/cli/src/main.ts"), out: "main" }], assets: [] },
+  // classify and eval run the model on the main thread; `garbage agent --local` runs it in an InferenceThread.
+  // agent.js is the agent alone (the Dockerfile's `agent` image: no Postgres or storage packages needed).
+  {
+    name: "cli",
+    entries: [
+      { in: at("apps/cli/src/main.ts"), out: "main" },
+      { in: at("packages/agent/src/bin.ts"), out: "agent" },
+      THREAD,
+    ],
+    assets: [],
+  },
 ];
 
 /** Bundles only @garbage/* (and relative imports); every other bare import is left to node at run time. */

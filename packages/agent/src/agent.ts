@@ -92,6 +92,7 @@ export async function runAgent(c: AgentConfig, log: Logger, stop: AbortSignal): 
         log,
       )
     : null;
+  // Metrics are an aid: a port already taken must not stop photos from being taken.
   const health = await startHealthServer({
     port: c.metricsPort,
     host: c.metricsHost,
@@ -104,6 +105,12 @@ export async function runAgent(c: AgentConfig, log: Logger, stop: AbortSignal): 
       mqtt: mqtt ? mqtt.connected : undefined,
       ...spool.stats(),
     }),
+  }).catch((err: Error) => {
+    log.error(
+      { err, port: c.metricsPort },
+      "metrics server not started (--metrics-port); running without it",
+    );
+    return { port: null, close: async () => {} };
   });
 
   // Sending and classifying start before the sources, so the backlog of a previous run drains at once.

@@ -19,7 +19,8 @@ type Attempt =
   | { ok: true; replayed: boolean }
   | { ok: false; retry: boolean; reason: string; waitMs?: number };
 
-const MAX_BACKOFF_MS = 30_000;
+// Short enough that a restored API is used within seconds; a retry is one small request.
+const MAX_BACKOFF_MS = 10_000;
 
 /** The Idempotency-Key of a batch: its kind and its images' identities (bytes and metadata), hashed. */
 export function batchKey(kind: BatchManifest["kind"], items: readonly { hash: string }[]): string {

@@ -41,6 +41,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+if (!MOSQUITTO)
+  console.warn("agent mqtt test skipped: no mosquitto binary (apt-get install mosquitto; .ci/run does)");
+
 const BASE = Date.parse("2026-11-27T09:00:00Z");
 const shades: Shade[] = ["red", "green", "blue"];
 
