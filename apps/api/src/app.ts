@@ -3,8 +3,10 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import { Registry } from "prom-client";
 import { apiKeyAuth, principalStillValid } from "./auth";
+import { limitBodies } from "./body-limit";
+import { deliverRejections } from "./deliver-rejections";
 import { downloadTokenAuth } from "./download-token";
-import { createErrorHandler, notFound, validationHook } from "./errors";
+import { createErrorHandler, notFound, retryAfterOn503, validationHook } from "./errors";
 import { createApiMetrics } from "./metrics";
 import { rateLimit } from "./rate-limit";
 import { requestLog } from "./request-log";
@@ -46,6 +48,9 @@ export function createApp(deps: AppDeps) {
     await next();
     stop({ method: c.req.method, route: c.req.routePath, status: String(c.res.status) });
   });
+  app.use(deliverRejections());
+  app.use(retryAfterOn503);
+  app.use(limitBodies(deps.config.maxBodyBytes));
   const keyAuth = apiKeyAuth({
     envKeys: deps.config.apiKeys,
     db: deps.db,

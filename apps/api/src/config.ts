@@ -33,6 +33,19 @@ const envSchema = z.object({
   MAX_PIXELS: positiveInt(40_000_000),
   // POST /v1/models: every part of one model upload together (a float ResNet50, its int8 twin and references).
   MODEL_MAX_BYTES: positiveInt(256 * MiB),
+  // Every request body but the four uploads (JSON bodies and anything sent to another route): refused with 413
+  // before it is read when Content-Length says so, else once this many bytes arrived (never buffered beyond).
+  BODY_MAX_BYTES: positiveInt(64 * 1024),
+  // An upload that delivers fewer than UPLOAD_IDLE_BYTES in UPLOAD_IDLE_MS is aborted (408) and its partial
+  // file removed: a client trickling a byte a second otherwise holds a socket and an open file for minutes.
+  UPLOAD_IDLE_MS: positiveInt(15_000),
+  UPLOAD_IDLE_BYTES: positiveInt(16 * 1024),
+  // The server's own limits (node:http): the request head, the whole request (head and body; MAX_REQUEST_BYTES
+  // must fit, 2 GiB at 7 MB/s), a socket with no traffic at all, and an idle keep-alive connection.
+  HEADERS_TIMEOUT_MS: positiveInt(10_000),
+  REQUEST_TIMEOUT_MS: positiveInt(300_000),
+  SOCKET_IDLE_MS: positiveInt(60_000),
+  KEEP_ALIVE_TIMEOUT_MS: positiveInt(5_000),
   LOW_CONFIDENCE_THRESHOLD: threshold,
   QUEUE_NAME: z
     .string()
@@ -82,6 +95,10 @@ export interface AppConfig {
     maxFiles: number;
     maxRequestBytes: number;
   };
+  /** Every request body but the uploads' (JSON included). */
+  maxBodyBytes: number;
+  /** An upload delivering fewer than `bytes` within `ms` is aborted. */
+  uploadIdle: { ms: number; bytes: number };
   lowConfidenceThreshold: number;
   chunkSize: number;
   requireModel: boolean;
@@ -113,6 +130,13 @@ export interface Config extends AppConfig {
   classifyMaxQueue: number;
   classifyMaxWaitMs: number;
   logLevel: LogLevel;
+  /** node:http's headersTimeout, requestTimeout, timeout (socket idle) and keepAliveTimeout. */
+  server: {
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    socketIdleMs: number;
+    keepAliveTimeoutMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -132,7 +156,19 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     apiKeys: parseApiKeys(e.API_KEYS ?? ""),
     apiKeyCacheMs: 2_000,
     rateLimit: rateLimit(e.RATE_LIMIT_RPS, e.RATE_LIMIT_BURST),
-    limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFiles: e.MAX_FILES, maxRequestBytes: e.MAX_REQUEST_BYTES },
+    limits: {
+      maxFileBytes: e.MAX_FILE_BYTES,
+      maxFiles: e.MAX_FILES,
+      maxRequestBytes: e.MAX_REQUEST_BYTES,
+    },
+    maxBodyBytes: e.BODY_MAX_BYTES,
+    uploadIdle: { ms: e.UPLOAD_IDLE_MS, bytes: e.UPLOAD_IDLE_BYTES },
+    server: {
+      headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      socketIdleMs: e.SOCKET_IDLE_MS,
+      keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+    },
     maxPixels: e.MAX_PIXELS,
     lowConfidenceThreshold: e.LOW_CONFIDENCE_THRESHOLD,
     queueName: e.QUEUE_NAME,

@@ -1,5 +1,5 @@
 import type { Hook } from "@hono/zod-openapi";
-import type { Context, ErrorHandler, NotFoundHandler } from "hono";
+import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv, Logger } from "./types";
@@ -55,8 +55,10 @@ const OUTAGE_CODES = new Set([
   "08004",
   "08006",
 ]);
+// ioredis without an offline queue (the API's connection) refuses commands while disconnected with
+// "Stream isn't writeable and enableOfflineQueue options is false".
 const OUTAGE_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Connection is closed|MaxRetriesPerRequest|Redis is not reachable/i;
+  /Connection terminated|timeout exceeded when trying to connect|Connection is closed|MaxRetriesPerRequest|Redis is not reachable|Stream isn't writeable/i;
 
 /** True when err (or what it wraps) says a database or Redis is unreachable, not that the request is wrong. */
 export function isOutage(err: unknown, depth = 0): boolean {
@@ -70,6 +72,17 @@ export function isOutage(err: unknown, depth = 0): boolean {
 
 /** Seconds a client should wait before retrying a request that met an outage. */
 export const OUTAGE_RETRY_AFTER_S = 5;
+
+/**
+ * Every 503 says when to come back, whoever produced it (readiness, the web UI, Bull Board, a handler's own
+ * c.json): a client or proxy that retries at once only deepens an outage.
+ */
+export const retryAfterOn503: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  if (c.res.status === 503 && !c.res.headers.has("Retry-After")) {
+    c.header("Retry-After", String(OUTAGE_RETRY_AFTER_S));
+  }
+};
 
 /** Errors are logged through the request's logger (request-log.ts), so each line carries its request id. */
 export function createErrorHandler(fallback: Logger): ErrorHandler<AppEnv> {

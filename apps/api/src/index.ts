@@ -4,9 +4,10 @@ import { type ModelManifest, manifestPathFor, readManifest, ThreadedClassifier }
 import { createLogger } from "@garbage/log";
 import { createQueue, createRedis } from "@garbage/queue";
 import { createStore } from "@garbage/storage";
-import { type ServerType, serve } from "@hono/node-server";
+import type { ServerType } from "@hono/node-server";
 import { createApp } from "./app";
 import { type Config, parseConfig } from "./config";
+import { startServer } from "./server";
 import type { Classifier } from "./types";
 
 // Info until the configuration (LOG_LEVEL) is read: a signal or a bad variable is reported either way.
@@ -122,8 +123,8 @@ async function start(config: Config) {
   if (stopping) return;
 
   const app = createApp({ db: dbHandle.db, store, queue, redis, config, classifier, model, logger: log });
-  server = serve({ fetch: app.fetch, port: config.port }, (info) => {
-    log.info({ port: info.port, queue: config.queueName, storage: store.kind }, "api listening");
+  server = startServer({ fetch: app.fetch, port: config.port, limits: config.server }, (port) => {
+    log.info({ port, queue: config.queueName, storage: store.kind }, "api listening");
   });
 }
 

@@ -93,6 +93,7 @@ export async function ingestResults(
     store,
     limits: deps.config.limits,
     batchId,
+    idle: deps.config.uploadIdle,
     fieldSize: RESULTS_FIELD_BYTES,
     filesOptional: true,
   });

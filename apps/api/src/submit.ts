@@ -77,6 +77,7 @@ export async function submitBatch(
     store,
     limits: deps.config.limits,
     batchId,
+    idle: deps.config.uploadIdle,
     fieldSize: FIELD_BYTES,
   });
   const cleanup = () => Promise.allSettled(upload.storedKeys.map((key) => store.delete(key)));

@@ -14,6 +14,12 @@ export interface UploadLimits {
   maxRequestBytes: number;
 }
 
+/** An upload that delivers fewer than `bytes` within `ms` (from its start or the last time it did) is idle. */
+export interface UploadIdle {
+  ms: number;
+  bytes: number;
+}
+
 export interface ReceivedUpload {
   fields: Record<string, string>;
   /** In upload order; `rejected` ones were not stored. */
@@ -30,8 +36,9 @@ const MAX_FIELDS = 20;
 /**
  * Streams a multipart request's `images` parts into the store one by one, never holding more than a file's
  * in-flight chunks in memory. Files whose magic bytes are not an image are kept as rejected entries (not
- * stored). Any failure deletes what was stored and throws an ApiError; the unread rest of the body is left to
- * the server, which drains or closes the connection after the response.
+ * stored). Any failure deletes what was stored (a file being written is abandoned, its `.part` removed) and
+ * throws an ApiError; the rest of the body is then read and discarded until deliverRejections closes the
+ * connection. An idle upload (UploadIdle) fails with 408 the same way.
  */
 export async function receiveUpload(
   req: Request,
@@ -39,6 +46,7 @@ export async function receiveUpload(
     store: ImageStore;
     limits: UploadLimits;
     batchId: string;
+    idle?: UploadIdle;
     /** Longest field value; default 1 KiB (a site name), more for a route with a JSON field. */
     fieldSize?: number;
     /** Answer an upload without file parts instead of refusing it (400 no_images). */
@@ -64,6 +72,9 @@ export async function receiveUpload(
       headers: { "content-type": contentType },
       // Browsers and curl send filenames as UTF-8; busboy's default (latin1) would turn "Müll" into "MÃ¼ll".
       defParamCharset: "utf8",
+      // The directory part of a name (a folder upload's "photos/a.jpg") is dropped by cleanFilename, which
+      // says so; busboy would drop it silently.
+      preservePath: true,
       limits: {
         files: limits.maxFiles,
         fields: MAX_FIELDS,
@@ -83,9 +94,11 @@ export async function receiveUpload(
   const active = new Set<Readable>();
   let failure: ApiError | undefined;
   let received = 0;
+  let idleTimer: NodeJS.Timeout | undefined;
 
   const done = new Promise<void>((resolve, reject) => {
     const finish = async () => {
+      clearTimeout(idleTimer);
       await Promise.allSettled(pending);
       if (failure) {
         await Promise.allSettled(result.storedKeys.map((key) => store.delete(key)));
@@ -96,13 +109,37 @@ export async function receiveUpload(
       if (failure) return;
       failure = err;
       source.unpipe(parser);
+      // Discard the rest rather than stop reading: a paused body fills the socket's buffers and the answer
+      // would end in a reset (deliver-rejections.ts bounds how long this goes on).
+      source.resume();
       for (const file of active) file.destroy(err);
       void finish();
     };
 
+    // Progress, not mere activity: a byte a second keeps a socket busy but is no upload.
+    const idle = deps.idle;
+    let sinceProgress = 0;
+    if (idle) {
+      idleTimer = setTimeout(
+        () =>
+          fail(
+            new ApiError(
+              408,
+              "upload_idle",
+              `the upload sent fewer than ${idle.bytes} bytes in ${idle.ms} ms and was aborted`,
+            ),
+          ),
+        idle.ms,
+      );
+    }
     source.on("data", (chunk: Buffer) => {
       received += chunk.length;
       if (received > limits.maxRequestBytes) fail(requestTooLarge(limits));
+      sinceProgress += chunk.length;
+      if (idle && !failure && sinceProgress >= idle.bytes) {
+        sinceProgress = 0;
+        idleTimer?.refresh();
+      }
     });
     source.on("error", () =>
       fail(new ApiError(400, "upload_aborted", "the request body ended unexpectedly")),
