@@ -1,7 +1,9 @@
 export type CsvValue = string | number | boolean | null | undefined;
 
-// A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR); filenames and site names come from users.
-const FORMULA = /^[=+\-@\t\r]/;
+// A cell a spreadsheet would run as a formula: =, +, -, @ (and their full-width forms, which some spreadsheets
+// fold to ASCII), tab or CR, also after leading spaces and tabs (trimmed on import). Filenames and site names
+// come from users.
+const FORMULA = /^[\t\r]|^[ \t]*[=+\-@\uFF1D\uFF0B\uFF0D\uFF20]/;
 
 function cell(value: CsvValue): string {
   if (value === null || value === undefined) return "";

@@ -15,7 +15,8 @@ import type { AppEnv } from "./types";
 
 /** The GET paths a token may be issued for: downloads only, never the JSON API at large. */
 const DOWNLOAD_PATHS = [
-  /^\/v1\/batches\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\/results\.(csv|json)$/i,
+  // Routes match case-sensitively: `results.CSV` is no download, and must not be signed as one.
+  /^\/v1\/batches\/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\/results\.(csv|json)$/,
   /^\/v1\/stats\.csv$/,
   /^\/v1\/review\/export$/,
 ];

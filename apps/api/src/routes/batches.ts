@@ -2,6 +2,7 @@ import { getBatch, listBatches, listResults } from "@garbage/db";
 import { createRoute, z } from "@hono/zod-openapi";
 import { CursorQuery, decodeCursor, encodeCursor } from "../cursor";
 import { ApiError } from "../errors";
+import { FILENAME_NOTE_CODES } from "../filename";
 import { principalOf, siteScope } from "../principal";
 import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
 import { BatchSchema, BatchStatus, ResultItem, toBatch, toResultItem } from "../schemas";
@@ -12,7 +13,7 @@ import type { RouteDeps } from "../types";
 const Warning = z
   .object({
     index: z.number().int().openapi({ description: "The part's position in the upload" }),
-    code: z.enum(["filename_shortened", "filename_replaced"]),
+    code: z.enum(FILENAME_NOTE_CODES),
     message: z.string(),
   })
   .openapi("UploadWarning");

@@ -4,7 +4,7 @@ import { HonoAdapter } from "@bull-board/hono";
 import { serveStatic } from "@hono/node-server/serve-static";
 import { Hono } from "hono";
 import { apiKeyAuth } from "../auth";
-import { ApiError } from "../errors";
+import { ApiError, OUTAGE_RETRY_AFTER_S } from "../errors";
 import { principalOf } from "../principal";
 import type { AppEnv, RouteDeps } from "../types";
 
@@ -34,6 +34,11 @@ export function queuesRoutes(deps: RouteDeps) {
     options: { uiConfig: { boardTitle: "garbage-sort queue" } },
   });
   board.setBasePath(QUEUES_PATH);
+  // Bull Board's own handler answers every error with a 500 of its own shape; rethrown, they reach onError,
+  // which says 503 with Retry-After while Redis is down and keeps {code, message, requestId} for the rest.
+  board.setErrorHandler((err) => {
+    throw err;
+  });
 
   const app = new Hono<AppEnv>();
   const auth = apiKeyAuth({
@@ -58,6 +63,30 @@ export function queuesRoutes(deps: RouteDeps) {
       await next();
     });
   }
+  // BullMQ waits for a connection that never came up (an API started while Redis was down) without a limit.
+  app.use(`${QUEUES_PATH}/api/*`, async (_c, next) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new ApiError(
+              503,
+              "queue_unavailable",
+              "the queue (Redis) is not answering",
+              undefined,
+              OUTAGE_RETRY_AFTER_S,
+            ),
+          ),
+        deps.config.enqueueTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([next(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  });
   // Bull Board's page links Google Fonts; these machines have no internet and the view must not call out.
   app.get(QUEUES_PATH, async (c, next) => {
     await next();
@@ -66,6 +95,12 @@ export function queuesRoutes(deps: RouteDeps) {
     c.res = new Response(html, { status: c.res.status, headers: c.res.headers });
     c.header("Content-Security-Policy", BOARD_CSP);
   });
-  app.route(QUEUES_PATH, board.registerPlugin());
+  const plugin = board.registerPlugin();
+  // The plugin is built by hono's CommonJS copy, whose default error handler is not ours: hono would wrap the
+  // plugin's routes in it (a plain-text 500) instead of passing errors on to the app's onError.
+  plugin.onError((err) => {
+    throw err;
+  });
+  app.route(QUEUES_PATH, plugin);
   return app;
 }
