@@ -40,14 +40,20 @@ export const configSchema = z.object({
   BATCH_SIZE: int(1, DEFAULT_BATCH_SIZE),
   BATCH_WAIT_MS: int(0, 30),
   WORKER_CONCURRENCY: int(1, 4),
-  LOCK_DURATION_MS: int(1_000, 30_000),
-  STALLED_INTERVAL_MS: int(500, 30_000),
+  // A dead worker's jobs are back in the queue within about LOCK_DURATION_MS + STALLED_INTERVAL_MS (12 s).
+  // The lock is renewed every LOCK_DURATION_MS / 2 from a main thread that never runs the model.
+  LOCK_DURATION_MS: int(1_000, 8_000),
+  STALLED_INTERVAL_MS: int(500, 4_000),
   MAX_STALLED_COUNT: int(0, 1),
   METRICS_PORT: int(0, 9464),
   METRICS_HOST: optional(z.string().default("0.0.0.0")),
   // Reconciliation sweep (@garbage/recovery); 0 turns it off in this process.
   SWEEP_INTERVAL_MS: int(0, 30_000),
-  // Longer than the API's 10 s enqueue timeout, so the sweep never races a request that is still enqueueing.
+  // How often each worker asks Redis whether it lost its data (a new run id, the marker key gone), to sweep at
+  // once when it did; 0 turns the watch off (the sweep then notices at its next pass).
+  SWEEP_WATCH_MS: int(0, 1_000),
+  // For batches the API has not marked enqueued: longer than its 10 s enqueue timeout, so the sweep never races
+  // a request that is still enqueueing. Batches it marked are repaired at any age.
   SWEEP_MIN_AGE_MS: int(0, 60_000),
   // Must exceed the longest upload: its files have no rows until the request is fully stored and committed.
   ORPHAN_GRACE_MS: int(1_000, 3_600_000),

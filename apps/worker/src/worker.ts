@@ -2,7 +2,7 @@ import { createDb, pingDb } from "@garbage/db";
 import type { ModelInfo } from "@garbage/inference";
 import { createLogger, type Logger } from "@garbage/log";
 import { type ClassifyJob, createQueue, createRedis, pingRedis, queueDepth } from "@garbage/queue";
-import { runSweep } from "@garbage/recovery";
+import { redisLossDetector, redisMarkerKey, runSweep } from "@garbage/recovery";
 import { createStore } from "@garbage/storage";
 import { Worker } from "bullmq";
 import type { WorkerConfig } from "./config";
@@ -122,6 +122,17 @@ export async function startWorker(
           intervalMs: config.SWEEP_INTERVAL_MS,
           log,
           metrics,
+          watch:
+            config.SWEEP_WATCH_MS > 0
+              ? {
+                  intervalMs: config.SWEEP_WATCH_MS,
+                  // The queue's connection, once BullMQ has it connected (a bare one fails while connecting).
+                  redisLost: redisLossDetector(
+                    () => queue.waitUntilReady().then(() => producer),
+                    redisMarkerKey(config.QUEUE_NAME),
+                  ),
+                }
+              : undefined,
           sweep: async (orphanCursor) => {
             const report = await runSweep(
               { db, queue, store },

@@ -13,12 +13,14 @@ describe("loadConfig", () => {
       BATCH_SIZE: 8,
       BATCH_WAIT_MS: 30,
       WORKER_CONCURRENCY: 4,
-      LOCK_DURATION_MS: 30_000,
-      STALLED_INTERVAL_MS: 30_000,
+      // A killed worker's jobs are picked up within 15 s (issue 22).
+      LOCK_DURATION_MS: 8_000,
+      STALLED_INTERVAL_MS: 4_000,
       WORKER_PROVIDER: "cpu",
       METRICS_PORT: 9464,
       SWEEP_INTERVAL_MS: 30_000,
       SWEEP_MIN_AGE_MS: 60_000,
+      SWEEP_WATCH_MS: 1_000,
       ORPHAN_GRACE_MS: 3_600_000,
     });
     // A CPU worker runs the int8 model once it has been made; a GPU worker the float model.

@@ -14,6 +14,7 @@ import {
   type DbHandle,
   getBatch,
   listOpenBatches,
+  markBatchEnqueued,
   recordResults,
 } from "@garbage/db";
 import { addJobs, type BatchJob, batchJobs, createQueue, createRedis, type Redis } from "@garbage/queue";
@@ -231,7 +232,7 @@ it("removes only old upload keys without a row, page by page", async () => {
   expect(left.sort()).toEqual([...referenced.map((r) => r.storageKey), ...foreign, young].sort());
 });
 
-it("lists unfinished batches by their age on the database's clock", async () => {
+it("lists unfinished batches by their age on the database's clock, enqueued ones at once", async () => {
   const batchId = randomUUID();
   const id = randomUUID();
   await createBatch(db.db, {
@@ -243,6 +244,9 @@ it("lists unfinished batches by their age on the database's clock", async () => 
     (await listOpenBatches(db.db, { minAgeMs, limit: 1_000_000 })).map((b) => b.id);
   expect(await ids(60_000)).not.toContain(batchId);
   expect(await ids(0)).toContain(batchId);
+  // Once the API marked it enqueued, its request is done: a young batch whose jobs Redis lost is repaired now.
+  await markBatchEnqueued(db.db, batchId);
+  expect(await ids(60_000)).toContain(batchId);
   await recordResults(db.db, [{ imageId: id, status: "failed", errorCode: "missing" }]);
   expect(await ids(0)).not.toContain(batchId);
 });

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNotNull, isNull, lt, lte, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, isNull, lt, lte, or, sql } from "drizzle-orm";
 import type { Batch } from "./batches";
 import type { DbOrTx } from "./client";
 import { batches } from "./schema/batches";
@@ -19,7 +19,9 @@ export interface QueuedImage {
 }
 
 /**
- * Unfinished batches older than `minAgeMs`, oldest first; `batches_open_idx` serves it. Age is measured on the
+ * Unfinished batches, oldest first; `batches_open_idx` serves it. A batch the API has not marked enqueued yet
+ * is left alone until it is `minAgeMs` old (its request may still be adding its jobs); one it has marked is
+ * listed at once, so jobs Redis lost are re-added without waiting out that age. Age is measured on the
  * database's clock, the one that stamped created_at, so a sweeper on a host whose clock is off is not fooled.
  */
 export async function listOpenBatches(
@@ -37,7 +39,10 @@ export async function listOpenBatches(
     .where(
       and(
         isNull(batches.completedAt),
-        lt(batches.createdAt, sql`now() - ${options.minAgeMs}::int * interval '1 millisecond'`),
+        or(
+          isNotNull(batches.enqueuedAt),
+          lt(batches.createdAt, sql`now() - ${options.minAgeMs}::int * interval '1 millisecond'`),
+        ),
       ),
     )
     .orderBy(asc(batches.createdAt))

@@ -8,10 +8,13 @@
  * - `runSweep`: both, for every unfinished batch, under a Postgres advisory lock so one process sweeps at a
  *   time. The worker runs it at start and periodically (SWEEP_INTERVAL_MS).
  * - `recordAbandoned`, `settleFailedJob`: the final "failed" write for images whose job gave up for good.
+ * - `redisLossDetector`: notices that Redis lost its data (new run id, marker key gone), so the worker's
+ *   sweeper runs a pass at once instead of at its next interval.
  */
 
 export { DEFAULT_MAX_REPAIRS, recordAbandoned, type SettleOutcome, settleFailedJob } from "./abandon";
 export { withAdvisoryLock } from "./advisory-lock";
 export { type OrphanOptions, type OrphanOutcome, removeOrphanUploads } from "./orphans";
+export { redisLossDetector, redisMarkerKey } from "./redis-loss";
 export { type RepairDeps, type RepairOptions, type RepairOutcome, repairBatch } from "./repair-batch";
 export { runSweep, SWEEP_LOCK, type SweepDeps, type SweepOptions, type SweepReport } from "./sweep";
