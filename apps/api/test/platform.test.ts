@@ -102,6 +102,7 @@ describe("OpenAPI document", () => {
       "/v1/models/{id}/compare",
       "/v1/models/{id}/promote",
       "/v1/models/{id}/shadow",
+      "/v1/results",
       "/v1/results/{imageId}/review",
       "/v1/results/{imageId}/similar",
       "/v1/review",
