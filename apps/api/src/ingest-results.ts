@@ -57,6 +57,16 @@ export const IngestBody = z
     line: name.optional(),
     camera: name.optional(),
     modelVersion: name.openapi({ description: "The model that classified them, as `name@version`" }),
+    auditRate: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .openapi({
+        description:
+          "The blind-audit rate the device sampled with (its photos of the audit pick are in the upload): each ok " +
+          "result is picked with the API's rule, auditPicked(id, rate), and recorded with this rate",
+      }),
     items: z.array(IngestItem).min(1).max(100_000),
   })
   .strict()

@@ -70,6 +70,7 @@ export async function runAgent(c: AgentConfig, log: Logger, stop: AbortSignal): 
       kind: local ? "results" : "forward",
       batchSize: c.batchSize,
       maxWaitMs: c.maxWaitMs,
+      auditRate: c.auditRate,
     },
     metrics,
     log,

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { InferenceThread } from "@garbage/inference";
 import type { Logger } from "@garbage/log";
+import { auditPicked } from "@garbage/stats";
 import type { AgentMetrics } from "./metrics";
 import type { Spool, SpoolItem } from "./spool";
 
@@ -34,12 +35,11 @@ export function imageIdFor(hash: string): string {
 
 /**
  * The blind-audit hook: whether the central audit sample includes this image, so its photo must be uploaded
- * although the model did not flag it. The same rule as @garbage/stats' auditPicked (issue 20, AUDIT_RATE): a
- * hash of `audit:<imageId>` below the rate; set --audit-rate to the API's AUDIT_RATE.
+ * although the model did not flag it. The API's own rule (@garbage/stats' auditPicked on the image id); the
+ * rate goes along with the results, so the API records exactly these picks.
  */
 export function auditSampleWantsImage(imageId: string, rate: number): boolean {
-  if (rate <= 0) return false;
-  return createHash("sha256").update(`audit:${imageId}`).digest().readUInt32BE(0) / 2 ** 32 < rate;
+  return auditPicked(imageId, rate);
 }
 
 export interface LocalOptions {

@@ -11,6 +11,8 @@ export interface SenderOptions {
   kind: BatchManifest["kind"];
   batchSize: number;
   maxWaitMs: number;
+  /** Local mode: the audit rate the uploads were chosen with, sent so the API records the same picks. */
+  auditRate?: number;
   /** One request's limit: a stalled connection is abandoned and the batch retried (same key). */
   requestTimeoutMs?: number;
 }
@@ -129,6 +131,7 @@ export class Sender {
         ...(head.line ? { line: head.line } : {}),
         ...(head.camera ? { camera: head.camera } : {}),
         modelVersion: results[0]?.modelVersion,
+        auditRate: this.opts.auditRate ?? 0,
         items: items.map((item, i) => {
           const { modelVersion: _, ...r } = results[i] as LocalResult;
           return { ...r, filename: item.filename, capturedAt: item.capturedAt, bytes: item.bytes };
