@@ -288,6 +288,7 @@ describe("GET /v1/stats", () => {
         reviewed: 0,
         changed: 0,
         changedRate: null,
+        quality: null,
       },
       {
         bucket: "2023-02-01T09:00:00.000Z",
@@ -299,6 +300,7 @@ describe("GET /v1/stats", () => {
         reviewed: 0,
         changed: 0,
         changedRate: null,
+        quality: null,
       },
     ]);
   });

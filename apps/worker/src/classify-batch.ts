@@ -38,6 +38,8 @@ export interface BatchRunnerDeps {
   metrics?: WorkerMetrics;
   /** What results record; default: the loaded model's own `name@version`. */
   modelVersion?: string;
+  /** AUDIT_RATE: recordResults picks each ok result for a blind audit with this probability. */
+  auditRate?: number;
   /** A site's fitted review thresholds for this version, used instead of the manifest's. */
   thresholds?: (site: string) => SiteThreshold | undefined;
   shadow?: ShadowHook;
@@ -112,6 +114,7 @@ export function createBatchRunner(deps: BatchRunnerDeps): (items: BatchItem[]) =
         top: outcome.top,
         review: site ? reviewFlags(outcome.confidence, outcome.review.distance, site) : outcome.review,
         embedding: outcome.embedding,
+        auditRate: deps.auditRate ?? 0,
         inferenceMs: classified.inferenceMs,
         ...timing,
       };

@@ -71,6 +71,9 @@ export const configSchema = z.object({
   MODEL_CACHE_DIR: optional(z.string().default(path.join(tmpdir(), "garbage-models"))),
   // Share of a shadow version's live images (by a hash of the image id) that it also classifies.
   SHADOW_RATE: optional(z.coerce.number().min(0).max(1).default(0.1)),
+  // Share of ok results picked for a blind audit when recorded (a hash of the image id, so a retry picks the
+  // same): the uniform sample behind /v1/stats' quality estimates. 0 turns audits off.
+  AUDIT_RATE: optional(z.coerce.number().min(0).max(1).default(0.02)),
   // Per-site review thresholds: the unflagged part must reach this accuracy on the site's reviewed images,
   // fitted once a site has this many reviewed results of its version, at most every SITE_THRESHOLD_INTERVAL_MS.
   REVIEW_TARGET_ACCURACY: optional(z.coerce.number().gt(0).max(1).default(0.9)),

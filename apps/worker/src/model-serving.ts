@@ -94,6 +94,7 @@ export async function startModelServing(deps: ModelServingDeps): Promise<ModelSe
           inference: thread,
           metrics,
           modelVersion: version.modelVersion,
+          auditRate: config.AUDIT_RATE,
           thresholds: (site) => routes.thresholds(site, version.modelVersion),
           shadow: {
             pick: (item) =>

@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import type { DbOrTx } from "./client";
+import { updateQualityRollup } from "./quality";
 import { type RecordResultsOutcome, recordResults } from "./record-results";
 import { type RollupRow, updateRollup } from "./rollup";
 import { batches } from "./schema/batches";
@@ -182,12 +183,37 @@ export async function deleteBatch(db: DbOrTx, id: string): Promise<boolean> {
   return db.transaction(async (tx) => {
     const locked = await tx.execute(sql`select id from batches where id = ${id} for update`);
     if (locked.rows.length === 0) return false;
-    const recorded = await tx.execute<RollupRow & Record<string, unknown>>(sql`
+    const recorded = await tx.execute<
+      RollupRow &
+        Record<string, unknown> & {
+          model_label: string | null;
+          audit: boolean;
+          audit_rate: number;
+          truth: string | null;
+        }
+    >(sql`
       select r.status, coalesce(rv.label, r.label) as label, r.confidence, r.needs_review, i.site, i.line,
-        date_trunc('minute', i.captured_at) as bucket, rv.image_id is not null as reviewed, rv.changed
+        date_trunc('minute', i.captured_at) as bucket, rv.image_id is not null as reviewed, rv.changed,
+        r.label as model_label, r.audit, r.audit_rate, rv.label as truth
       from results r join images i on i.id = r.image_id left join reviews rv on rv.image_id = r.image_id
       where r.batch_id = ${id}`);
     if (recorded.rows.length > 0) await updateRollup(tx, recorded.rows, -1);
+    await updateQualityRollup(
+      tx,
+      recorded.rows
+        .filter((r) => r.status === "ok" && r.model_label != null)
+        .map((r) => ({
+          bucket: r.bucket,
+          site: r.site,
+          line: r.line,
+          flagged: r.needs_review,
+          auditRate: Number(r.audit_rate),
+          audit: r.audit,
+          predicted: r.model_label as string,
+          truth: r.truth,
+          sign: -1 as const,
+        })),
+    );
     await tx.delete(batches).where(eq(batches.id, id));
     return true;
   });

@@ -74,11 +74,15 @@ export {
   recordResults,
 } from "./record-results";
 export { listResults, type ResultItem, type ResultPage } from "./results-query";
+export { getAuditCounts, type QualityQuery, type QualityRow } from "./quality";
 export {
+  type AuditItem,
   listReviewedImages,
   listReviewQueue,
   type ReviewedImage,
+  type ReviewItem,
   type ReviewQueueItem,
+  type ReviewQueueKind,
   type ReviewQueueQuery,
 } from "./review-queue";
 export { type ReviewOutcome, type ReviewWrite, type StoredReview, writeReview } from "./reviews";

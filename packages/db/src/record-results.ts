@@ -1,6 +1,8 @@
 import { endianness } from "node:os";
+import { auditPicked } from "@garbage/stats";
 import { sql } from "drizzle-orm";
 import type { DbOrTx } from "./client";
+import { updateQualityRollup } from "./quality";
 import { type RollupRow, updateRollup } from "./rollup";
 import type { ResultStatus, ReviewReason, TopEntry } from "./schema/results";
 
@@ -29,6 +31,11 @@ export interface ResultInput {
   endToEndMs?: number | null;
   errorCode?: string | null;
   errorMessage?: string | null;
+  /**
+   * AUDIT_RATE in force: an ok result is picked for a blind audit with this probability (auditPicked, a hash
+   * of the image id, so a replay picks the same). Absent or 0: no audits.
+   */
+  auditRate?: number | null;
   /** The model's feature vector for an ok result, kept in result_embeddings (similar-image search). */
   embedding?: Float32Array | null;
 }
@@ -47,6 +54,8 @@ export interface RecordResultsOutcome {
 interface InsertedRow extends RollupRow {
   image_id: string;
   batch_id: string;
+  audit: boolean;
+  audit_rate: number;
 }
 
 /**
@@ -85,26 +94,32 @@ export async function recordResults(db: DbOrTx, rows: readonly ResultInput[]): P
       error_message: r.errorMessage ?? null,
       embedding: r.status === "ok" && r.embedding ? embeddingBase64(r.embedding) : null,
       dims: r.status === "ok" && r.embedding ? r.embedding.length : null,
+      audit: r.status === "ok" && auditPicked(r.imageId, r.auditRate ?? 0),
+      audit_rate: r.status === "ok" ? (r.auditRate ?? 0) : 0,
     }));
     const inserted = await tx.execute<InsertedRow & Record<string, unknown>>(sql`
       with v as (
         select * from rows from (jsonb_to_recordset(${JSON.stringify(payload)}::jsonb) as (
           image_id uuid, status result_status, label text, confidence float8, top jsonb, needs_review boolean,
           review_reasons text[], novelty float8, model_version text, inference_ms float8, queue_ms float8,
-          end_to_end_ms float8, error_code text, error_message text, embedding text, dims int)
+          end_to_end_ms float8, error_code text, error_message text, embedding text, dims int, audit boolean,
+          audit_rate float8)
         ) with ordinality as v(image_id, status, label, confidence, top, needs_review, review_reasons, novelty,
-          model_version, inference_ms, queue_ms, end_to_end_ms, error_code, error_message, embedding, dims, ord)
+          model_version, inference_ms, queue_ms, end_to_end_ms, error_code, error_message, embedding, dims, audit,
+          audit_rate, ord)
       ), ins as (
         insert into results (image_id, batch_id, status, label, confidence, top, needs_review, awaiting_review,
-          review_reasons, novelty, model_version, inference_ms, queue_ms, end_to_end_ms, error_code, error_message)
-        -- awaiting_review starts as needs_review: a review needs an ok result, so none can exist yet.
+          review_reasons, novelty, model_version, inference_ms, queue_ms, end_to_end_ms, error_code, error_message,
+          audit, awaiting_audit, audit_rate)
+        -- awaiting_review starts as needs_review (awaiting_audit as audit): a review needs an ok result, so none
+        -- can exist yet.
         select v.image_id, i.batch_id, v.status, v.label, v.confidence, v.top, v.needs_review, v.needs_review,
           v.review_reasons, v.novelty, v.model_version, v.inference_ms, v.queue_ms, v.end_to_end_ms, v.error_code,
-          v.error_message
+          v.error_message, v.audit, v.audit, v.audit_rate
         from v join images i on i.id = v.image_id
         order by v.ord
         on conflict (image_id) do nothing
-        returning image_id, batch_id, status, label, confidence, needs_review
+        returning image_id, batch_id, status, label, confidence, needs_review, audit, audit_rate
       ), emb as (
         -- Only for rows this statement inserted: a replayed job must not overwrite (or orphan) anything.
         insert into result_embeddings (image_id, dims, data)
@@ -129,6 +144,22 @@ export async function recordResults(db: DbOrTx, rows: readonly ResultInput[]): P
 
     outcome.completedBatches = await updateBatches(tx, written);
     await updateRollup(tx, written);
+    await updateQualityRollup(
+      tx,
+      written
+        .filter((r) => r.status === "ok" && r.label != null)
+        .map((r) => ({
+          bucket: r.bucket,
+          site: r.site,
+          line: r.line,
+          flagged: r.needs_review,
+          auditRate: r.audit_rate,
+          audit: r.audit,
+          predicted: r.label as string,
+          truth: null,
+          sign: 1,
+        })),
+    );
     return outcome;
   });
 }

@@ -3,30 +3,57 @@ import type { DbOrTx } from "./client";
 import type { ReviewReason, TopEntry } from "./schema/results";
 import { siteIn, type TimeCursor } from "./scope";
 
-export interface ReviewQueueItem {
+interface QueueItemBase {
   imageId: string;
   batchId: string;
   filename: string | null;
   site: string | null;
   line: string | null;
+  createdAt: Date;
+}
+
+/** A flagged image: the reviewer confirms or corrects the model's answer. */
+export interface ReviewItem extends QueueItemBase {
+  kind: "review";
   label: string;
   confidence: number;
   top: TopEntry[];
   reviewReasons: ReviewReason[];
   novelty: number | null;
-  createdAt: Date;
 }
+
+/**
+ * A blind audit: nothing of the model's answer (label, confidence, top, flags) leaves the database, so the
+ * person's label is not anchored on it and the audits stay an unbiased sample.
+ */
+export interface AuditItem extends QueueItemBase {
+  kind: "audit";
+}
+
+export type ReviewQueueItem = ReviewItem | AuditItem;
+
+/** `review`: flagged images (an audited one only as its audit); `audit`: blind audits; `all`: both. */
+export type ReviewQueueKind = "review" | "audit" | "all";
 
 export interface ReviewQueueQuery {
   sites: readonly string[] | null;
   site?: string | null;
   line?: string | null;
+  /** Default `all`. */
+  kind?: ReviewQueueKind;
   after?: TimeCursor | null;
   limit: number;
 }
 
+const WAITING: Record<ReviewQueueKind, ReturnType<typeof sql>> = {
+  // An image both flagged and audited is shown once, blind: its answer clears both.
+  review: sql`r.awaiting_review and not r.awaiting_audit`,
+  audit: sql`r.awaiting_audit`,
+  all: sql`(r.awaiting_review or r.awaiting_audit)`,
+};
+
 /**
- * ok results the model flagged and nobody has reviewed yet, oldest image first (a batch's images, which share
+ * ok results the model flagged or picked for a blind audit that nobody has labelled yet, oldest image first (a batch's images, which share
  * their upload time, in upload order); `remaining` counts the whole
  * queue under the same filters, not just what follows the cursor.
  */
@@ -34,7 +61,7 @@ export async function listReviewQueue(
   db: DbOrTx,
   q: ReviewQueueQuery,
 ): Promise<{ items: ReviewQueueItem[]; next: TimeCursor | null; remaining: number }> {
-  const where = sql`r.awaiting_review and ${siteIn(sql`i.site`, q.sites)}
+  const where = sql`${WAITING[q.kind ?? "all"]} and ${siteIn(sql`i.site`, q.sites)}
     ${q.site != null ? sql`and i.site = ${q.site}` : sql``}
     ${q.line != null ? sql`and i.line = ${q.line}` : sql``}`;
   const from = sql`results r join images i on i.id = r.image_id`;
@@ -55,28 +82,39 @@ export async function listReviewQueue(
     created_at: Date | string;
     at: string;
     index: number;
+    audit: boolean;
   }>(sql`
-    select i.id as image_id, i.batch_id, i.filename, i.site, i.line, r.label, r.confidence, r.top,
-      r.review_reasons, r.novelty, i.created_at, i.created_at::text as at, i.index
+    select i.id as image_id, i.batch_id, i.filename, i.site, i.line, i.created_at, i.created_at::text as at,
+      i.index, r.awaiting_audit as audit,
+      case when r.awaiting_audit then null else r.label end as label,
+      case when r.awaiting_audit then null else r.confidence end as confidence,
+      case when r.awaiting_audit then null else r.top end as top,
+      case when r.awaiting_audit then null else r.review_reasons end as review_reasons,
+      case when r.awaiting_audit then null else r.novelty end as novelty
     from ${from} where ${where} ${after}
     order by i.created_at, i.batch_id, i.index limit ${q.limit + 1}`);
   const count = await db.execute<{ n: string }>(sql`select count(*) as n from ${from} where ${where}`);
   const rows = page.rows.slice(0, q.limit);
-  const items = rows.map(
-    (r): ReviewQueueItem => ({
+  const items = rows.map((r): ReviewQueueItem => {
+    const base = {
       imageId: r.image_id,
       batchId: r.batch_id,
       filename: r.filename,
       site: r.site,
       line: r.line,
+      createdAt: new Date(r.created_at),
+    };
+    if (r.audit) return { kind: "audit", ...base };
+    return {
+      kind: "review",
+      ...base,
       label: r.label,
       confidence: r.confidence,
       top: r.top ?? [],
       reviewReasons: r.review_reasons,
       novelty: r.novelty,
-      createdAt: new Date(r.created_at),
-    }),
-  );
+    };
+  });
   const last = rows.at(-1);
   return {
     items,

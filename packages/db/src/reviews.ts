@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { DbOrTx } from "./client";
+import { updateQualityRollup } from "./quality";
 import { type RollupRow, updateRollup } from "./rollup";
 import { siteIn } from "./scope";
 
@@ -34,6 +35,8 @@ export type ReviewOutcome =
 interface Target extends RollupRow, Record<string, unknown> {
   status: "ok" | "failed";
   result: boolean;
+  audit: boolean;
+  audit_rate: number;
 }
 
 /**
@@ -46,7 +49,8 @@ export async function writeReview(db: DbOrTx, input: ReviewWrite): Promise<Revie
   return db.transaction(async (tx) => {
     const target = await tx.execute<Target>(sql`
       select r.status, r.label, r.confidence, coalesce(r.needs_review, false) as needs_review, i.site, i.line,
-        date_trunc('minute', i.captured_at) as bucket, r.image_id is not null as result
+        date_trunc('minute', i.captured_at) as bucket, r.image_id is not null as result,
+        coalesce(r.audit, false) as audit, coalesce(r.audit_rate, 0) as audit_rate
       from images i left join results r on r.image_id = i.id
       where i.id = ${input.imageId} and ${siteIn(sql`i.site`, input.sites)}
       for no key update of i`);
@@ -69,8 +73,10 @@ export async function writeReview(db: DbOrTx, input: ReviewWrite): Promise<Revie
         changed = excluded.changed, reviewer = excluded.reviewer, reviewer_name = excluded.reviewer_name,
         reviewed_at = excluded.reviewed_at
       returning reviewed_at`);
+    // One answer serves both queues: an audit of a flagged image is also its review.
     await tx.execute(
-      sql`update results set awaiting_review = false where image_id = ${input.imageId} and awaiting_review`,
+      sql`update results set awaiting_review = false, awaiting_audit = false
+        where image_id = ${input.imageId} and (awaiting_review or awaiting_audit)`,
     );
     const base = { ...row, label: modelLabel };
     await updateRollup(tx, [
@@ -78,6 +84,19 @@ export async function writeReview(db: DbOrTx, input: ReviewWrite): Promise<Revie
         ? { ...base, label: previous.label, reviewed: true, changed: previous.changed, sign: -1 }
         : { ...base, sign: -1 },
       { ...base, label: input.label, reviewed: true, changed, sign: 1 },
+    ]);
+    const quality = {
+      bucket: row.bucket,
+      site: row.site,
+      line: row.line,
+      flagged: row.needs_review,
+      auditRate: Number(row.audit_rate),
+      audit: row.audit,
+      predicted: modelLabel,
+    };
+    await updateQualityRollup(tx, [
+      { ...quality, truth: previous?.label ?? null, sign: -1 },
+      { ...quality, truth: input.label, sign: 1 },
     ]);
     return {
       kind: "reviewed",

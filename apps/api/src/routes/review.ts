@@ -8,32 +8,47 @@ import { Novelty, Reasons, Top } from "../schemas";
 import { plainText } from "../text";
 import type { RouteDeps } from "../types";
 
+const itemBase = {
+  imageId: z.uuid(),
+  batchId: z.uuid(),
+  filename: z.string().nullable(),
+  site: z.string().nullable(),
+  line: z.string().nullable(),
+  createdAt: z.iso.datetime().openapi({ description: "When the image was uploaded" }),
+};
+
 const ReviewItem = z
   .object({
-    imageId: z.uuid(),
-    batchId: z.uuid(),
-    filename: z.string().nullable(),
-    site: z.string().nullable(),
-    line: z.string().nullable(),
+    kind: z.literal("review"),
+    ...itemBase,
     label: z.string().openapi({ description: "The model's label" }),
     confidence: z.number(),
     top: z.array(Top),
     reviewReasons: Reasons,
     novelty: Novelty,
-    createdAt: z.iso.datetime().openapi({ description: "When the image was uploaded" }),
   })
   .openapi("ReviewItem");
+
+const AuditItem = z.object({ kind: z.literal("audit"), ...itemBase }).openapi("AuditItem", {
+  description:
+    "A blind audit (AUDIT_RATE): deliberately without the model's label, confidence, top or flags, so the " +
+    "answer is not anchored on them. Answer it with PUT /v1/results/{imageId}/review like a review.",
+});
 
 const queueRoute = createRoute({
   method: "get",
   path: "/v1/review",
-  summary: "The review queue: flagged results nobody has reviewed yet, oldest image first",
-  description: "Only images of the API key's sites. Pass `nextCursor` back as `cursor`.",
+  summary: "The review queue: flagged results and blind audits nobody has answered yet, oldest image first",
+  description:
+    "Only images of the API key's sites. Pass `nextCursor` back as `cursor`. `kind=review`: images the model " +
+    "flagged; `kind=audit`: blind audits (no model label); default both, since a person working the queue " +
+    "should see everything that waits. A flagged image that was also picked for audit is shown once, as an audit.",
   security: BearerSecurity,
   request: {
     query: z.object({
       site: plainText().optional(),
       line: plainText().optional(),
+      kind: z.enum(["review", "audit", "all"]).default("all"),
       limit: z.coerce.number().int().min(1).max(500).default(50),
       cursor: CursorQuery,
     }),
@@ -45,7 +60,7 @@ const queueRoute = createRoute({
         "application/json": {
           schema: z
             .object({
-              items: z.array(ReviewItem),
+              items: z.array(z.discriminatedUnion("kind", [ReviewItem, AuditItem])),
               nextCursor: z.string().nullable(),
               remaining: z.number().int().openapi({ description: "The whole queue under these filters" }),
             })
@@ -79,10 +94,11 @@ const Reviewed = z
 const putRoute = createRoute({
   method: "put",
   path: "/v1/results/{imageId}/review",
-  summary: "Confirm or correct the model's label of one image",
+  summary: "Confirm or correct the model's label of one image, or answer its blind audit",
   description:
     "Stores who (the API key and the typed name) and when; the result keeps the model's label. Reviewing " +
-    "again replaces the earlier review. Statistics move the image to the reviewed label at once.",
+    "again replaces the earlier review. Statistics move the image to the reviewed label at once; for an " +
+    "audited image the answer is also the truth its audit gives /v1/stats' `quality` estimates.",
   security: BearerSecurity,
   request: {
     params: z.object({ imageId: z.uuid().openapi({ param: { name: "imageId", in: "path" } }) }),
@@ -107,6 +123,7 @@ export function reviewRoutes(deps: RouteDeps) {
       sites: siteScope(c),
       site: q.site ?? null,
       line: q.line ?? null,
+      kind: q.kind,
       after: decodeCursor(q.cursor),
       limit: q.limit,
     });

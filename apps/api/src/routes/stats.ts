@@ -1,8 +1,10 @@
 import { getStats } from "@garbage/db";
+import type { QualityEstimate } from "@garbage/stats";
 import { createRoute, z } from "@hono/zod-openapi";
 import { toCsv } from "../csv";
 import { ApiError, validationError } from "../errors";
 import { type Principal, principalOf, statsScope } from "../principal";
+import { BucketQualitySchema, QualitySchema, readQuality } from "../quality";
 import { authResponses, BearerSecurity, createRouter, DownloadSecurity, errorResponse } from "../router";
 import { plainText } from "../text";
 import type { RouteDeps } from "../types";
@@ -81,8 +83,16 @@ const Stats = z
         reviewed,
         changed,
         changedRate,
+        quality: BucketQualitySchema.nullable().openapi({
+          description: "The bucket's audit estimate of accuracy; null when it has no answered audit",
+        }),
       }),
     ),
+    quality: QualitySchema.openapi({
+      description:
+        "Estimates from blind audits (AUDIT_RATE): accuracy, accuracy of the unflagged part, per-class " +
+        "precision and corrected shares with 95 % intervals; null and `needed` when there are too few audits",
+    }),
   })
   .openapi("Stats");
 
@@ -111,7 +121,10 @@ const csvRoute = createRoute({
   summary: "Class composition over time as CSV",
   description:
     "The same query as /v1/stats; one row per bucket and class: `bucket,class,count,share,needs_review," +
-    "reviewed,changed` (share of the bucket's classified images; failures are not a class).",
+    "reviewed,changed` (share of the bucket's classified images; failures are not a class), then the audit " +
+    "estimates: `corrected_share,corrected_low,corrected_high,precision,precision_low,precision_high," +
+    "accuracy,accuracy_low,accuracy_high` (the bucket's; empty where its audits are too few), and one row per " +
+    "class with bucket `total` for the whole range.",
   security: DownloadSecurity,
   request: { query: Query },
   responses: {
@@ -162,14 +175,15 @@ async function readStats(deps: RouteDeps, principal: Principal, q: z.infer<typeo
     line: q.line ?? null,
     threshold: q.threshold ?? deps.config.lowConfidenceThreshold,
   });
-  return { from, to, stats };
+  const quality = await readQuality(deps, { from, to, bucket: q.bucket, ...scope, line: q.line ?? null });
+  return { from, to, stats, quality };
 }
 
 export function statsRoutes(deps: RouteDeps) {
   const app = createRouter();
   app.openapi(route, async (c) => {
     const q = c.req.valid("query");
-    const { from, to, stats } = await readStats(deps, principalOf(c), q);
+    const { from, to, stats, quality } = await readStats(deps, principalOf(c), q);
     const { cells: _cells, ...rest } = stats;
     return c.json(
       {
@@ -177,7 +191,15 @@ export function statsRoutes(deps: RouteDeps) {
         to: to.toISOString(),
         bucket: q.bucket,
         ...rest,
-        series: stats.series.map((s) => ({ ...s, bucket: s.bucket.toISOString() })),
+        series: stats.series.map((s) => {
+          const b = quality.buckets.get(s.bucket.getTime());
+          return {
+            ...s,
+            bucket: s.bucket.toISOString(),
+            quality: b ? { audited: b.audited, needed: b.needed, accuracy: b.accuracy } : null,
+          };
+        }),
+        quality: quality.quality,
       },
       200,
     );
@@ -185,8 +207,16 @@ export function statsRoutes(deps: RouteDeps) {
 
   app.openapi(csvRoute, async (c) => {
     const q = c.req.valid("query");
-    const { stats } = await readStats(deps, principalOf(c), q);
+    const { stats, quality } = await readStats(deps, principalOf(c), q);
     const classified = new Map(stats.series.map((s) => [s.bucket.getTime(), s.total - s.failed]));
+    const estimates = (q: QualityEstimate | undefined, label: string) => {
+      const c = q?.classes.find((k) => k.label === label);
+      return [c?.share, c?.precision, q?.accuracy].flatMap((i) => [
+        i?.estimate ?? "",
+        i?.low ?? "",
+        i?.high ?? "",
+      ]);
+    };
     const rows = stats.cells
       .filter((cell) => cell.label !== "")
       .map((cell) => [
@@ -197,8 +227,36 @@ export function statsRoutes(deps: RouteDeps) {
         cell.needsReview,
         cell.reviewed,
         cell.changed,
+        ...estimates(quality.buckets.get(cell.bucket.getTime()), cell.label),
       ]);
-    const body = toCsv(["bucket", "class", "count", "share", "needs_review", "reviewed", "changed"], rows);
+    for (const k of stats.classes) {
+      const total = quality.quality;
+      rows.push([
+        "total",
+        k.label,
+        k.count,
+        k.share,
+        k.needsReview,
+        k.reviewed,
+        k.changed,
+        ...estimates(total, k.label),
+      ]);
+    }
+    const body = toCsv(
+      [
+        ...["bucket", "class", "count", "share", "needs_review", "reviewed", "changed"],
+        ...[
+          "corrected_share",
+          "corrected_low",
+          "corrected_high",
+          "precision",
+          "precision_low",
+          "precision_high",
+        ],
+        ...["accuracy", "accuracy_low", "accuracy_high"],
+      ],
+      rows,
+    );
     return c.body(body, 200, {
       "Content-Type": "text/csv; charset=utf-8",
       "Content-Disposition": `attachment; filename="stats-${q.bucket}.csv"`,

@@ -6,6 +6,7 @@ export * from "./image-blobs";
 export * from "./images";
 export * from "./model-assignments";
 export * from "./model-versions";
+export * from "./quality-stats";
 export * from "./results";
 export * from "./reviews";
 export * from "./shadow-results";

@@ -50,6 +50,11 @@ export const results = pgTable(
     // Flagged and not reviewed yet: cleared when a review is written, so the review queue (and its count) reads
     // only what is still waiting, not every flagged result ever recorded.
     awaitingReview: boolean("awaiting_review").notNull().default(false),
+    // Picked for a blind audit when recorded (auditPicked, probability audit_rate), and not answered yet: a
+    // person labels it without seeing the model's answer, a uniform sample for the estimates in /v1/stats.
+    audit: boolean("audit").notNull().default(false),
+    awaitingAudit: boolean("awaiting_audit").notNull().default(false),
+    auditRate: doublePrecision("audit_rate").notNull().default(0),
     reviewReasons: text("review_reasons").array().$type<ReviewReason[]>().notNull().default(sql`'{}'`),
     /** k-NN distance to the training embeddings; null for models that ship no reference embeddings. */
     novelty: doublePrecision("novelty"),
@@ -67,6 +72,7 @@ export const results = pgTable(
       sql`${t.needsReview} = (cardinality(${t.reviewReasons}) > 0) and (${t.status} = 'ok' or not ${t.needsReview})`,
     ),
     check("results_awaiting_review_flagged", sql`not ${t.awaitingReview} or ${t.needsReview}`),
+    check("results_awaiting_audit_picked", sql`not ${t.awaitingAudit} or (${t.audit} and ${t.status} = 'ok')`),
     check(
       "results_review_reasons_known",
       sql`${t.reviewReasons} <@ array[${sql.raw(REVIEW_REASONS.map((r) => `'${r}'`).join(", "))}]::text[]`,
@@ -75,5 +81,6 @@ export const results = pgTable(
     index("results_batch_id_idx").on(t.batchId),
     // The review queue reads only the sliver of results still waiting for a person.
     index("results_awaiting_review_idx").on(t.imageId).where(sql`${t.awaitingReview}`),
+    index("results_awaiting_audit_idx").on(t.imageId).where(sql`${t.awaitingAudit}`),
   ],
 );
