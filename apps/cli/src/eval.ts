@@ -8,6 +8,7 @@ import {
   type SelectiveMetrics,
   selectiveMetrics,
 } from "@garbage/inference";
+import { type EvalIntervals, evalIntervals, formatInterval } from "./intervals.js";
 import { commonArgs, openClassifier, UsageError, userPath } from "./options.js";
 import { createProgress } from "./progress.js";
 import { writeReport } from "./report.js";
@@ -16,7 +17,8 @@ export const evalHelp = `usage: garbage eval --data <imagefolder> [--json] [--mo
            [--threads n] [--batch 16] [--provider cpu|cuda] [--tta] [--quiet]
 
 Evaluates the model on a folder laid out <class>/<image>: accuracy, macro and weighted F1, per-class
-precision/recall/F1 and the confusion matrix. With --json, stdout holds exactly one JSON object.`;
+precision/recall/F1 and the confusion matrix, with 95 % Wilson intervals for accuracy, precision and recall
+(379 images give about ±3 points). With --json, stdout holds exactly one JSON object.`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -79,6 +81,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const correct = truth.map((t, i) => t === predicted[i]);
   const result = {
     ...metrics,
+    intervals: evalIntervals(metrics.classes, metrics.confusion),
     ece: calibration.ece,
     review: selectiveMetrics(correct, flags),
     riskCoverage: riskCoverage(confidences, correct),
@@ -111,23 +114,33 @@ export async function evalCommand(argv: string[]): Promise<number> {
 }
 
 function formatMetrics(
-  m: ReturnType<typeof computeMetrics> & { unreadable: number; ece: number; review: SelectiveMetrics },
+  m: ReturnType<typeof computeMetrics> & {
+    unreadable: number;
+    ece: number;
+    review: SelectiveMetrics;
+    intervals: EvalIntervals;
+  },
 ): string {
   const f = (x: number) => x.toFixed(4);
+  const ci = m.intervals;
+  const half = ci.accuracy ? (100 * (ci.accuracy.high - ci.accuracy.low)) / 2 : 0;
   const lines = [
     `images      ${m.n}${m.unreadable ? ` (+${m.unreadable} unreadable)` : ""}`,
-    `accuracy    ${f(m.accuracy)}`,
+    `accuracy    ${f(m.accuracy)}  95 % CI ${formatInterval(ci.accuracy)} (Wilson; about ±${half.toFixed(1)} points:` +
+      ` a test set of ${m.n} images cannot tell models closer than that apart)`,
     `macro F1    ${f(m.macroF1)}`,
     `weighted F1 ${f(m.weightedF1)}`,
     `ECE         ${f(m.ece)}`,
     "",
-    `${"class".padEnd(12)} precision  recall     f1  support`,
+    `${"class".padEnd(12)} precision  recall     f1  support  precision 95 % CI  recall 95 % CI`,
   ];
   for (const c of m.classes) {
     const p = m.perClass[c];
+    const i = ci.perClass[c];
     if (p)
       lines.push(
-        `${c.padEnd(12)} ${f(p.precision).padStart(9)} ${f(p.recall).padStart(7)} ${f(p.f1).padStart(6)} ${String(p.support).padStart(8)}`,
+        `${c.padEnd(12)} ${f(p.precision).padStart(9)} ${f(p.recall).padStart(7)} ${f(p.f1).padStart(6)} ${String(p.support).padStart(8)}` +
+          `  ${formatInterval(i?.precision, 3).padStart(17)}  ${formatInterval(i?.recall, 3).padStart(14)}`,
       );
   }
   const w = Math.max(...m.classes.map((c) => c.length), 5);

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { EvalMetrics, Prediction, SelectiveMetrics } from "@garbage/inference";
 import sharp from "sharp";
+import { type EvalIntervals, formatInterval } from "./intervals.js";
 
 interface Bin {
   lower: number;
@@ -22,6 +23,7 @@ export interface ReportInput {
     ece: number;
     review: SelectiveMetrics;
     riskCoverage: CurvePoint[];
+    intervals?: EvalIntervals;
   } & Record<string, unknown>;
   calibration: { ece: number; bins: Bin[] };
   predictions: (Prediction & { file: string; truth: string })[];
@@ -105,7 +107,7 @@ function page(m: ReportInput["metrics"], cards: string[]): string {
     .map((c) => {
       const p = m.perClass[c];
       return p
-        ? `<tr><td>${esc(c)}</td><td>${f(p.precision)}</td><td>${f(p.recall)}</td><td>${f(p.f1)}</td><td>${p.support}</td></tr>`
+        ? `<tr><td>${esc(c)}</td><td>${f(p.precision)} <small>${formatInterval(m.intervals?.perClass[c]?.precision, 3)}</small></td><td>${f(p.recall)} <small>${formatInterval(m.intervals?.perClass[c]?.recall, 3)}</small></td><td>${f(p.f1)}</td><td>${p.support}</td></tr>`
         : "";
     })
     .join("");
@@ -114,7 +116,7 @@ function page(m: ReportInput["metrics"], cards: string[]): string {
 td:first-child{text-align:left}.gallery{display:flex;flex-wrap:wrap;gap:12px}figure{width:200px;margin:0;font-size:13px}
 figure img{max-width:192px;max-height:192px}ol{margin:4px 0;padding-left:20px}</style></head><body>
 <h1>Evaluation: ${m.n} images</h1>
-<p>accuracy <b>${f(m.accuracy)}</b> · macro F1 <b>${f(m.macroF1)}</b> · weighted F1 ${f(m.weightedF1)} · ECE ${f(m.ece)}</p>
+<p>accuracy <b>${f(m.accuracy)}</b> (95 % CI ${formatInterval(m.intervals?.accuracy)}, Wilson) · macro F1 <b>${f(m.macroF1)}</b> · weighted F1 ${f(m.weightedF1)} · ECE ${f(m.ece)}</p>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>${rows}</table>
 <h2>Needs review</h2>
 <p>${m.review.flagged} of ${m.review.n} flagged (${(100 * m.review.flaggedRate).toFixed(1)}%: ${m.review.lowConfidence} low confidence,

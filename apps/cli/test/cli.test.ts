@@ -102,6 +102,11 @@ describe("garbage CLI", () => {
       [0, 0, 1],
     ]);
     expect(m.perClass.blue).toEqual({ precision: 0.5, recall: 1, f1: 2 / 3, support: 1 });
+    // 95 % Wilson intervals: 5 of 6 is 0.436-0.970; blue's precision 1 of 2 is 0.095-0.905.
+    expect(m.intervals.method).toMatch(/Wilson/);
+    expect(m.intervals.accuracy.low).toBeCloseTo(0.4365, 3);
+    expect(m.intervals.accuracy.high).toBeCloseTo(0.9699, 3);
+    expect(m.intervals.perClass.blue.precision.low).toBeCloseTo(0.0945, 3);
     expect(m.review.n).toBe(6);
     expect(m.review.flagged + Math.round(m.review.coverage * 6)).toBe(6);
     expect(m.review.unfamiliar).toBe(0);
