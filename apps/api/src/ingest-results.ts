@@ -134,7 +134,7 @@ export async function ingestResults(
         capturedAt: new Date(item.capturedAt),
       };
     });
-    const rows: ResultInput[] = body.items.map((item) => toResult(item, body.modelVersion));
+    const rows: ResultInput[] = body.items.map((item) => toResult(item, body.modelVersion, body.auditRate));
     const outcome = await db.transaction(async (tx) => {
       const created = await createBatch(tx, {
         id: batchId,
@@ -180,7 +180,7 @@ function parseBody(fields: Record<string, string>) {
   return parsed.data;
 }
 
-function toResult(item: z.infer<typeof IngestItem>, modelVersion: string): ResultInput {
+function toResult(item: z.infer<typeof IngestItem>, modelVersion: string, auditRate: number): ResultInput {
   if (item.status === "failed") {
     return {
       imageId: item.id,
@@ -198,6 +198,7 @@ function toResult(item: z.infer<typeof IngestItem>, modelVersion: string): Resul
     top: item.top ?? null,
     review: item.review ?? null,
     modelVersion,
+    auditRate,
     inferenceMs: item.inferenceMs ?? null,
     embedding: item.embedding ? decodeFloats(item.embedding) : null,
   };

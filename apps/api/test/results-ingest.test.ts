@@ -4,6 +4,7 @@
  * nothing, only the photos sent are stored, and bad payloads leave nothing behind.
  */
 import { createHash, randomUUID } from "node:crypto";
+import { auditPicked } from "@garbage/stats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { form, type Harness, jpeg, json, makeApp, openHarness, type TestApp } from "./helpers";
 
@@ -116,6 +117,9 @@ describe("POST /v1/results", () => {
       [flagged.id],
     );
     expect(result.rows[0]?.model_version).toBe("m@1");
+    // No auditRate sent: nothing picked for audit.
+    const audits = await h.db.pool.query("select 1 from results where batch_id = $1 and audit", [first.id]);
+    expect(audits.rowCount).toBe(0);
     // The flagged photo is there for the review page.
     expect((await t.app.request(`/v1/images/${flagged.id}`)).status).toBe(200);
   });
@@ -139,6 +143,30 @@ describe("POST /v1/results", () => {
     const notJson = await ingest(t.app, form([], { results: "{" }));
     expect(notJson.status).toBe(400);
     expect(await t.storedFiles()).toHaveLength(0);
+  });
+});
+
+describe("POST /v1/results auditRate", () => {
+  it("records the audit picks of the device's rate, the API's rule on the device's ids", async () => {
+    t = await makeApp(h);
+    const items = Array.from({ length: 40 }, () => item());
+    const res = await ingest(
+      t.app,
+      form([], {
+        results: JSON.stringify({ site: `a-${randomUUID()}`, modelVersion: "m@1", auditRate: 0.5, items }),
+      }),
+    );
+    expect(res.status).toBe(201);
+    const rows = await h.db.pool.query<{ image_id: string; audit: boolean; audit_rate: number }>(
+      "select image_id, audit, audit_rate from results where image_id = any($1::uuid[])",
+      [items.map((i) => i.id)],
+    );
+    expect(rows.rows).toHaveLength(40);
+    for (const r of rows.rows) {
+      expect(r.audit).toBe(auditPicked(r.image_id, 0.5));
+      expect(r.audit_rate).toBe(0.5);
+    }
+    expect(rows.rows.some((r) => r.audit)).toBe(true);
   });
 });
 

@@ -52,13 +52,15 @@ export interface Row {
   storage_key: string | null;
   model_version: string | null;
   image_id: string;
+  /** Picked for a blind audit when recorded (issue 20). */
+  audit: boolean | null;
 }
 
 /** Every image of a site with its batch's camera and its result (null columns: no result yet). */
 export async function rowsOfSite(db: DbHandle, site: string): Promise<Row[]> {
   const res = await db.db.execute<Row & Record<string, unknown>>(sql`
     select i.filename, i.site, i.line, b.camera, i.captured_at, r.status, r.label, r.needs_review, i.storage_key,
-      r.model_version, i.id as image_id
+      r.model_version, i.id as image_id, r.audit
     from images i join batches b on b.id = i.batch_id left join results r on r.image_id = i.id
     where i.site = ${site} order by i.captured_at, i.filename`);
   return res.rows;

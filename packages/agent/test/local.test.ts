@@ -91,11 +91,13 @@ it("results once in /v1/stats, flagged and audit photos uploaded, the rest kept 
       status: "ok",
       model_version: "review@test-1",
     });
-    const wanted = Boolean(r.needs_review) || auditSampleWantsImage(r.image_id, AUDIT_RATE);
+    // The API recorded the same audit picks the agent uploaded photos for.
+    expect(Boolean(r.audit), `${r.filename} audit`).toBe(auditSampleWantsImage(r.image_id, AUDIT_RATE));
+    const wanted = Boolean(r.needs_review) || Boolean(r.audit);
     expect(r.storage_key !== null, `${r.filename} stored`).toBe(wanted);
   }
   expect(rows.some((r) => r.needs_review)).toBe(true);
-  expect(rows.some((r) => !r.needs_review && r.storage_key !== null)).toBe(true);
+  expect(rows.some((r) => r.audit && !r.needs_review && r.storage_key !== null)).toBe(true);
   expect(rows.some((r) => r.storage_key === null)).toBe(true);
 
   // Counted exactly like a worker's results: the statistics equal the rows.
