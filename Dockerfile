@@ -27,6 +27,7 @@ COPY packages/models/package.json packages/models/
 COPY packages/onnx/package.json packages/onnx/
 COPY packages/queue/package.json packages/queue/
 COPY packages/recovery/package.json packages/recovery/
+COPY packages/stats/package.json packages/stats/
 COPY packages/storage/package.json packages/storage/
 COPY training/package.json training/
 
