@@ -12,6 +12,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { type ModelManifest, manifestPathFor, sha256File } from "@garbage/inference";
 import { REPO_ROOT } from "../fetch-resnet.js";
 import { evalModel } from "../measure.js";
@@ -43,7 +44,7 @@ async function main(): Promise<number> {
         throw new Error("--site needs DATABASE_URL (and STORAGE_URL) like the API");
       data = await prepareSite(o.site, classes, siteDir, {
         databaseUrl: process.env.DATABASE_URL,
-        storageUrl: process.env.STORAGE_URL ?? `file://${path.join(REPO_ROOT, "data/images")}`,
+        storageUrl: process.env.STORAGE_URL || pathToFileURL(path.join(REPO_ROOT, "data/images")).href,
       });
     } else {
       data = await prepareFolder(o.data as string, classes, siteDir);
