@@ -175,11 +175,12 @@ describe("slow clients", () => {
     try {
       await waitUntil(async () => (await parts()).length === 1, 900);
       const closedAt = await closed;
-      // The idle time, then the answer is drained for at most DRAIN_LIMITS.quietMs of no progress.
-      expect(closedAt - started).toBeLessThan(1_600);
+      // The idle time, then the answer is drained for DRAIN_LIMITS.quietMs of no progress (about 1.3 s in all;
+      // a second of slack for a busy machine, against node:http's 300 s before).
+      expect(closedAt - started).toBeLessThan(2_000);
       expect(answer).toMatch(/^HTTP\/1\.1 408 /);
       expect(answer).toContain('"code":"upload_idle"');
-      await waitUntil(async () => (await parts()).length === 0 && openFds() <= baseline, 500);
+      await waitUntil(async () => (await parts()).length === 0 && openFds() <= baseline, 1_000);
       expect(await (t as TestApp).storedFiles()).toEqual([]);
     } finally {
       clearInterval(trickle);
