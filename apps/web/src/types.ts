@@ -60,6 +60,7 @@ export interface Classification {
 }
 
 export interface ReviewItem {
+  kind: "review";
   imageId: string;
   batchId: string;
   filename: string | null;
@@ -73,7 +74,20 @@ export interface ReviewItem {
   createdAt: string;
 }
 
-export interface ReviewPage extends Page<ReviewItem> {
+/** A blind audit: the API sends nothing of the model's answer. */
+export interface AuditItem {
+  kind: "audit";
+  imageId: string;
+  batchId: string;
+  filename: string | null;
+  site: string | null;
+  line: string | null;
+  createdAt: string;
+}
+
+export type QueueItem = ReviewItem | AuditItem;
+
+export interface ReviewPage extends Page<QueueItem> {
   remaining: number;
 }
 
@@ -117,6 +131,37 @@ export interface Stats {
   changedRate?: number | null;
   classes: StatsClass[];
   series: StatsBucket[];
+  quality?: Quality;
+}
+
+export interface Interval {
+  estimate: number;
+  low: number;
+  high: number;
+  level: number;
+}
+
+/** /v1/stats' audit estimates (apps/api/src/quality.ts). */
+export interface Quality {
+  method: string;
+  level: number;
+  images: number;
+  audited: number;
+  backlog: number;
+  reviewed: number;
+  minAudits: number;
+  needed: number;
+  moreAuditsToHalve: number | null;
+  accuracy: Interval | null;
+  unflagged: { images: number; audited: number; needed: number; accuracy: Interval | null };
+  classes: {
+    label: string;
+    raw: number;
+    audited: number;
+    share: Interval | null;
+    precision: Interval | null;
+    precisionNeeded: number;
+  }[];
 }
 
 export interface ModelInfo {

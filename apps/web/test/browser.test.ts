@@ -265,7 +265,10 @@ describe.skipIf(!hasChromium)("web UI in Chromium", () => {
     await page.locator(".chart canvas").waitFor();
     await shot("stats");
     const csv = await downloaded("Export CSV");
-    expect(csv.split(/\r?\n/)[0]).toBe("bucket,class,count,share,needs_review,reviewed,changed");
+    expect(csv.split(/\r?\n/)[0]).toBe(
+      "bucket,class,count,share,needs_review,reviewed,changed,corrected_share,corrected_low,corrected_high," +
+        "precision,precision_low,precision_high,accuracy,accuracy_low,accuracy_high",
+    );
   });
 
   it("shows the model, its eval report, and the API reference", async () => {

@@ -122,7 +122,8 @@ async function writeEvalReport(dir: string, model: string, images: Upload[]): Pr
   return path.dirname(report);
 }
 
-export async function startService(): Promise<Service> {
+/** `workerEnv` adds to the worker's variables (AUDIT_RATE is 0 unless given: audits would reorder the queue). */
+export async function startService(options: { workerEnv?: Record<string, string> } = {}): Promise<Service> {
   const dir = await mkdtemp(path.join(tmpdir(), "web-ui-test-"));
   const webDir = path.join(dir, "web");
   await buildWeb({ outdir: webDir });
@@ -199,6 +200,8 @@ export async function startService(): Promise<Service> {
       METRICS_PORT: "0",
       METRICS_HOST: "127.0.0.1",
       SWEEP_INTERVAL_MS: "0",
+      AUDIT_RATE: "0",
+      ...options.workerEnv,
     });
   } catch (err) {
     server.close();

@@ -2,7 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { getJson, percent, query, sendJson, session } from "../api";
 import { AuthImage, ErrorBox, Field, SiteSelect, when } from "../components/common";
 import { reasonWords } from "../components/result-card";
-import type { Me, ReviewPage as Queue, ReviewItem, SimilarItem } from "../types";
+import type { Me, ReviewPage as Queue, QueueItem, SimilarItem } from "../types";
 
 function Similar({ imageId }: { imageId: string }) {
   const [items, setItems] = useState<SimilarItem[] | null>(null);
@@ -30,10 +30,15 @@ function Similar({ imageId }: { imageId: string }) {
   );
 }
 
-/** The images the model is unsure of, oldest first; one key per decision. */
+/**
+ * The images the model is unsure of and the blind audits, oldest first; one key per decision. An audit shows
+ * only the photo (no model label, confidence or similar reviewed images) and Enter does nothing on it, so the
+ * answer is the person's own: that is what makes audits an unbiased sample for the statistics.
+ */
 export function ReviewPage({ me }: { me: Me }) {
   const [site, setSite] = useState(me.sites?.length === 1 ? (me.sites[0] as string) : "");
   const [line, setLine] = useState("");
+  const [kind, setKind] = useState<"all" | "review" | "audit">("all");
   const [reviewer, setReviewer] = useState(session.reviewer());
   const [queue, setQueue] = useState<Queue | null>(null);
   const [index, setIndex] = useState(0);
@@ -43,16 +48,17 @@ export function ReviewPage({ me }: { me: Me }) {
   const classes = me.classes;
 
   const load = () =>
-    getJson<Queue>(`/v1/review${query({ site, line, limit: 50 })}`)
+    getJson<Queue>(`/v1/review${query({ site, line, kind, limit: 50 })}`)
       .then((q) => {
         setQueue(q);
         setIndex(0);
         setError(null);
       })
       .catch(setError);
-  useEffect(() => void load(), [site, line]);
+  useEffect(() => void load(), [site, line, kind]);
 
-  const item: ReviewItem | undefined = queue?.items[index];
+  const item: QueueItem | undefined = queue?.items[index];
+  const modelLabel = item?.kind === "review" ? item.label : null;
 
   async function decide(label: string) {
     if (!item || saving) return;
@@ -63,8 +69,11 @@ export function ReviewPage({ me }: { me: Me }) {
         `/v1/results/${item.imageId}/review`,
         { label, ...(reviewer.trim() ? { reviewer: reviewer.trim() } : {}) },
       );
+      // After an audit, say only what was stored: the model's answer stays out of the reviewer's sight.
       setSaved(
-        `${item.filename ?? item.imageId}: ${r.changed ? `corrected ${r.modelLabel} → ${r.label}` : `confirmed ${r.label}`}`,
+        item.kind === "audit"
+          ? `${item.filename ?? item.imageId}: audited as ${r.label}`
+          : `${item.filename ?? item.imageId}: ${r.changed ? `corrected ${r.modelLabel} → ${r.label}` : `confirmed ${r.label}`}`,
       );
       setError(null);
       const rest = (queue?.items ?? []).filter((x) => x.imageId !== item.imageId);
@@ -87,7 +96,7 @@ export function ReviewPage({ me }: { me: Me }) {
       if (e.altKey || e.ctrlKey || e.metaKey) return;
       const n = Number(e.key);
       if (Number.isInteger(n) && n >= 1 && n <= classes.length) void decide(classes[n - 1] as string);
-      else if (e.key === "Enter" && item && t?.tagName !== "BUTTON") void decide(item.label);
+      else if (e.key === "Enter" && modelLabel && t?.tagName !== "BUTTON") void decide(modelLabel);
       else if (e.key === "ArrowRight" || e.key === "ArrowDown")
         setIndex((i) => Math.min(i + 1, (queue?.items.length ?? 1) - 1));
       else if (e.key === "ArrowLeft" || e.key === "ArrowUp") setIndex((i) => Math.max(i - 1, 0));
@@ -106,6 +115,13 @@ export function ReviewPage({ me }: { me: Me }) {
         <Field label="Line">
           <input value={line} onChange={(e) => setLine(e.currentTarget.value)} />
         </Field>
+        <Field label="Show">
+          <select name="kind" value={kind} onChange={(e) => setKind(e.currentTarget.value as typeof kind)}>
+            <option value="all">Flagged and audits</option>
+            <option value="review">Flagged by the model</option>
+            <option value="audit">Blind audits</option>
+          </select>
+        </Field>
         <Field label="Your name (stored with each review)">
           <input
             name="reviewer"
@@ -120,7 +136,7 @@ export function ReviewPage({ me }: { me: Me }) {
       </div>
       <p class="hint">
         Keys: <kbd>1</kbd>–<kbd>{classes.length}</kbd> pick a class, <kbd>Enter</kbd> confirms the model's
-        label, <kbd>←</kbd> <kbd>→</kbd> move.
+        label (not on a blind audit, which has none to show), <kbd>←</kbd> <kbd>→</kbd> move.
       </p>
       <ErrorBox error={error} />
       <p aria-live="polite" class="saved" data-testid="saved">
@@ -131,7 +147,7 @@ export function ReviewPage({ me }: { me: Me }) {
       ) : !item ? (
         <p data-testid="queue-empty">Nothing to review{site ? ` at ${site}` : ""}.</p>
       ) : (
-        <div class="review" data-testid="review-item">
+        <div class="review" data-testid="review-item" data-kind={item.kind}>
           <p>
             {index + 1} of {queue.items.length} loaded, <span data-testid="remaining">{queue.remaining}</span>{" "}
             waiting in all
@@ -140,13 +156,23 @@ export function ReviewPage({ me }: { me: Me }) {
             <AuthImage class="big" src={`/v1/images/${item.imageId}`} alt={item.filename ?? item.imageId} />
             <div>
               <h2 class="filename">{item.filename ?? item.imageId}</h2>
-              <p>
-                Model says <strong class="class-name">{item.label}</strong> ({percent(item.confidence)});
-                needs review for {reasonWords(item.reviewReasons) || "no stated reason"}.
-              </p>
+              {item.kind === "audit" ? (
+                <p data-testid="audit-note">
+                  <strong>Blind audit.</strong> Pick the class you see: the model's answer is hidden so that
+                  your label is your own. A small random share of all images is audited; the statistics use
+                  these answers to estimate how often the model is right.
+                </p>
+              ) : (
+                <p>
+                  Model says <strong class="class-name">{item.label}</strong> ({percent(item.confidence)});
+                  needs review for {reasonWords(item.reviewReasons) || "no stated reason"}.
+                </p>
+              )}
               <p class="hint">
-                {item.site ?? "–"} / {item.line ?? "–"} · uploaded {when(item.createdAt)} · top:{" "}
-                {item.top.map((t) => `${t.label} ${percent(t.confidence)}`).join(", ")}
+                {item.site ?? "–"} / {item.line ?? "–"} · uploaded {when(item.createdAt)}
+                {item.kind === "review"
+                  ? ` · top: ${item.top.map((t) => `${t.label} ${percent(t.confidence)}`).join(", ")}`
+                  : ""}
               </p>
               <fieldset class="choices">
                 <legend>Correct class</legend>
@@ -154,12 +180,12 @@ export function ReviewPage({ me }: { me: Me }) {
                   <button
                     type="button"
                     key={c}
-                    class={c === item.label ? "primary" : ""}
+                    class={c === modelLabel ? "primary" : ""}
                     disabled={saving}
                     onClick={() => void decide(c)}
                   >
                     <kbd>{i + 1}</kbd> {c}
-                    {c === item.label ? " (model)" : ""}
+                    {c === modelLabel ? " (model)" : ""}
                   </button>
                 ))}
               </fieldset>
@@ -177,8 +203,12 @@ export function ReviewPage({ me }: { me: Me }) {
               </div>
             </div>
           </div>
-          <h2>Most similar reviewed images</h2>
-          <Similar imageId={item.imageId} />
+          {item.kind === "review" && (
+            <>
+              <h2>Most similar reviewed images</h2>
+              <Similar imageId={item.imageId} />
+            </>
+          )}
         </div>
       )}
     </section>

@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { describe, download, getJson, percent, query } from "../api";
 import { ChartCanvas } from "../components/chart";
 import { ErrorBox, Field, SiteSelect } from "../components/common";
+import { Quality } from "../components/quality";
 import { colour } from "../palette";
 import type { Me, Stats } from "../types";
 
@@ -155,6 +156,7 @@ export function StatsPage({ me }: { me: Me }) {
               </tbody>
             </table>
           </div>
+          {stats.quality && <Quality q={stats.quality} />}
           <h2>Per {stats.bucket}</h2>
           <Series s={stats} />
         </>
