@@ -58,6 +58,7 @@ export {
   normaliseSites,
   setShadow,
 } from "./model-registry";
+export { getAuditCounts, type QualityQuery, type QualityRow } from "./quality";
 export {
   countRepair,
   listOpenBatches,
@@ -74,7 +75,6 @@ export {
   recordResults,
 } from "./record-results";
 export { listResults, type ResultItem, type ResultPage } from "./results-query";
-export { getAuditCounts, type QualityQuery, type QualityRow } from "./quality";
 export {
   type AuditItem,
   listReviewedImages,

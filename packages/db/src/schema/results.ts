@@ -72,7 +72,10 @@ export const results = pgTable(
       sql`${t.needsReview} = (cardinality(${t.reviewReasons}) > 0) and (${t.status} = 'ok' or not ${t.needsReview})`,
     ),
     check("results_awaiting_review_flagged", sql`not ${t.awaitingReview} or ${t.needsReview}`),
-    check("results_awaiting_audit_picked", sql`not ${t.awaitingAudit} or (${t.audit} and ${t.status} = 'ok')`),
+    check(
+      "results_awaiting_audit_picked",
+      sql`not ${t.awaitingAudit} or (${t.audit} and ${t.status} = 'ok')`,
+    ),
     check(
       "results_review_reasons_known",
       sql`${t.reviewReasons} <@ array[${sql.raw(REVIEW_REASONS.map((r) => `'${r}'`).join(", "))}]::text[]`,
