@@ -6,7 +6,16 @@ import {
 } from "@garbage/db";
 import { z } from "@hono/zod-openapi";
 
-/** Response schemas of /v1/models (routes/models.ts) with the functions that fill them. */
+/** Schemas of /v1/models (routes/models.ts, routes/model-changes.ts) with the functions that fill them. */
+
+/** The `{id}` of /v1/models/{id} routes (routes/models.ts and routes/model-changes.ts). */
+export const VersionParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(300)
+    .openapi({ param: { name: "id", in: "path" }, description: "The version's id or `name@version`" }),
+});
 
 const TrainedOn = z
   .object({

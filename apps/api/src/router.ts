@@ -1,4 +1,4 @@
-import { OpenAPIHono, z } from "@hono/zod-openapi";
+import { OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
 import { validationHook } from "./errors";
 import type { AppEnv } from "./types";
 
@@ -20,6 +20,35 @@ export const errorResponse = (description: string) => ({
   description,
   content: { "application/json": { schema: ErrorSchema } },
 });
+
+/** A JSON response: `json("The version", ModelVersion)`. */
+export const json = <T extends z.ZodType>(description: string, schema: T) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+type RequestContent = NonNullable<NonNullable<RouteConfig["request"]>["body"]>["content"];
+type MediaType = Exclude<NonNullable<RequestContent[string]>, { $ref: string }>;
+type PlainSchema = Exclude<NonNullable<MediaType["schema"]>, z.ZodType>;
+
+/**
+ * A required multipart/form-data body (and any other media types the route takes, after it), described by a
+ * plain OpenAPI schema, not zod: a zod body would make the validator buffer the whole upload.
+ */
+export const multipartBody = <S extends PlainSchema, M extends RequestContent = Record<never, never>>(
+  schema: S,
+  more?: M,
+) => ({
+  required: true,
+  content: { "multipart/form-data": { schema }, ...(more as M) },
+});
+
+/** The `Idempotency-Key` of an upload a client may retry: a retry with the same key answers the first one. */
+export const IdempotencyKey = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
 
 /** Every /v1 route answers these two the same way (auth.ts, rate-limit.ts). */
 export const authResponses = {

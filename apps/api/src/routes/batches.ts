@@ -4,11 +4,19 @@ import { CursorQuery, decodeCursor, encodeCursor } from "../cursor";
 import { ApiError } from "../errors";
 import { FILENAME_NOTE_CODES } from "../filename";
 import { principalOf, siteScope } from "../principal";
-import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
+import {
+  authResponses,
+  BearerSecurity,
+  createRouter,
+  errorResponse,
+  IdempotencyKey,
+  multipartBody,
+} from "../router";
 import { BatchSchema, BatchStatus, ResultItem, toBatch, toResultItem } from "../schemas";
 import { submitBatch } from "../submit";
 import { plainText } from "../text";
 import type { RouteDeps } from "../types";
+import { countUpload } from "../upload-outcome";
 
 const Warning = z
   .object({
@@ -42,39 +50,24 @@ const createBatchRoute = createRoute({
     "Parts that are not images (by magic bytes) are accepted and recorded as failed (`unsupported_format`).",
   security: BearerSecurity,
   request: {
-    headers: z.object({
-      "idempotency-key": z
-        .string()
-        .min(1)
-        .max(255)
-        .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
-        .optional(),
-    }),
-    body: {
-      required: true,
-      content: {
-        // A plain OpenAPI schema, not zod: a zod body would make the validator buffer the whole upload.
-        "multipart/form-data": {
-          schema: {
-            type: "object",
-            required: ["images"],
-            properties: {
-              images: { type: "array", items: { type: "string", format: "binary" } },
-              site: { type: "string" },
-              line: { type: "string" },
-              camera: { type: "string" },
-              capturedAt: { type: "string", format: "date-time" },
-              imageCapturedAt: {
-                type: "string",
-                description:
-                  "JSON array with one ISO 8601 time (or null) per `images` part, in order: each image's " +
-                  "capture time (default: capturedAt)",
-              },
-            },
-          },
+    headers: z.object({ "idempotency-key": IdempotencyKey.optional() }),
+    body: multipartBody({
+      type: "object",
+      required: ["images"],
+      properties: {
+        images: { type: "array", items: { type: "string", format: "binary" } },
+        site: { type: "string" },
+        line: { type: "string" },
+        camera: { type: "string" },
+        capturedAt: { type: "string", format: "date-time" },
+        imageCapturedAt: {
+          type: "string",
+          description:
+            "JSON array with one ISO 8601 time (or null) per `images` part, in order: each image's " +
+            "capture time (default: capturedAt)",
         },
       },
-    },
+    }),
   },
   responses: {
     202: {
@@ -180,22 +173,11 @@ export function batchesRoutes(deps: RouteDeps) {
 
   app.openapi(createBatchRoute, async (c) => {
     const key = c.req.valid("header")["idempotency-key"];
-    try {
-      const { batch, replayed, warnings } = await submitBatch(
-        { ...deps, logger: c.get("log") },
-        c.req.raw,
-        principalOf(c),
-        key,
-      );
-      deps.metrics.uploads.inc({ outcome: replayed ? "replayed" : "created" });
-      if (replayed) c.header("Idempotent-Replayed", "true");
-      const accepted = { id: batch.id, status: batch.status, total: batch.total };
-      return c.json(warnings?.length ? { ...accepted, warnings } : accepted, 202);
-    } catch (err) {
-      const status = err instanceof ApiError ? err.status : 500;
-      deps.metrics.uploads.inc({ outcome: status < 500 ? "rejected" : "failed" });
-      throw err;
-    }
+    const { batch, warnings } = await countUpload(c, deps.metrics.uploads, () =>
+      submitBatch({ ...deps, logger: c.get("log") }, c.req.raw, principalOf(c), key),
+    );
+    const accepted = { id: batch.id, status: batch.status, total: batch.total };
+    return c.json(warnings?.length ? { ...accepted, warnings } : accepted, 202);
   });
 
   app.openapi(listBatchesRoute, async (c) => {

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ApiError } from "../errors";
-import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
+import { authResponses, BearerSecurity, createRouter, errorResponse, multipartBody } from "../router";
 import { readSingleImage } from "../single-image";
 import { sniffImageType } from "../sniff";
 import type { RouteDeps } from "../types";
@@ -42,19 +42,10 @@ const route = createRoute({
     "multipart/form-data with one `image` part, or the raw image as the body with an image/* content type.",
   security: BearerSecurity,
   request: {
-    body: {
-      required: true,
-      content: {
-        "multipart/form-data": {
-          schema: {
-            type: "object",
-            required: ["image"],
-            properties: { image: { type: "string", format: "binary" } },
-          },
-        },
-        "image/*": { schema: { type: "string", format: "binary" } },
-      },
-    },
+    body: multipartBody(
+      { type: "object", required: ["image"], properties: { image: { type: "string", format: "binary" } } },
+      { "image/*": { schema: { type: "string", format: "binary" } } },
+    ),
   },
   responses: {
     200: {

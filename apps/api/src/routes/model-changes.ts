@@ -11,25 +11,15 @@ import {
   RollbackResult,
   toModelVersion,
   toModelVersionDetail,
+  VersionParam,
 } from "../model-schemas";
 import { receiveModel } from "../model-upload";
 import { reviewerOf } from "../principal";
-import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
+import { authResponses, BearerSecurity, createRouter, errorResponse, json, multipartBody } from "../router";
 import { plainText } from "../text";
 import type { RouteDeps } from "../types";
 
-const VersionParam = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(300)
-    .openapi({ param: { name: "id", in: "path" }, description: "Id or `name@version`" }),
-});
 const Sites = z.array(plainText().min(1)).min(1);
-const json = <T extends z.ZodType>(description: string, schema: T) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 const body = <T extends z.ZodType>(schema: T) => ({
   required: true,
   content: { "application/json": { schema } },
@@ -49,25 +39,18 @@ const uploadRoute = createRoute({
     "MODEL_MAX_BYTES in all. The files are checked against the manifests' sha256s and stored in STORAGE_URL.",
   security: BearerSecurity,
   request: {
-    body: {
-      required: true,
-      content: {
-        "multipart/form-data": {
-          schema: {
-            type: "object",
-            required: ["model", "manifest"],
-            properties: {
-              model: { type: "string", format: "binary" },
-              manifest: { type: "string", format: "binary" },
-              int8: { type: "string", format: "binary" },
-              int8Manifest: { type: "string", format: "binary" },
-              reference: { type: "string", format: "binary" },
-              sites: { type: "string" },
-            },
-          },
-        },
+    body: multipartBody({
+      type: "object",
+      required: ["model", "manifest"],
+      properties: {
+        model: { type: "string", format: "binary" },
+        manifest: { type: "string", format: "binary" },
+        int8: { type: "string", format: "binary" },
+        int8Manifest: { type: "string", format: "binary" },
+        reference: { type: "string", format: "binary" },
+        sites: { type: "string" },
       },
-    },
+    }),
   },
   responses: {
     201: json("Registered", ModelVersionDetail),

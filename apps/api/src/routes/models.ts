@@ -10,25 +10,13 @@ import {
   Threshold,
   toModelVersion,
   toModelVersionDetail,
+  VersionParam,
 } from "../model-schemas";
 import { principalOf, statsScope } from "../principal";
-import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
+import { authResponses, BearerSecurity, createRouter, errorResponse, json } from "../router";
 import { plainText } from "../text";
 import type { RouteDeps } from "../types";
 import { modelChangeRoutes } from "./model-changes";
-
-const VersionParam = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(300)
-    .openapi({ param: { name: "id", in: "path" }, description: "The version's id or `name@version`" }),
-});
-
-const json = <T extends z.ZodType>(description: string, schema: T) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 
 const listRoute = createRoute({
   method: "get",

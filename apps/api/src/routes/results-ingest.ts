@@ -1,10 +1,17 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { ApiError } from "../errors";
 import { ingestResults } from "../ingest-results";
 import { principalOf } from "../principal";
-import { authResponses, BearerSecurity, createRouter, errorResponse } from "../router";
+import {
+  authResponses,
+  BearerSecurity,
+  createRouter,
+  errorResponse,
+  IdempotencyKey,
+  multipartBody,
+} from "../router";
 import { BatchStatus } from "../schemas";
 import type { RouteDeps } from "../types";
+import { countUpload } from "../upload-outcome";
 
 const Ingested = z
   .object({ id: z.uuid(), status: BatchStatus, total: z.number().int(), processed: z.number().int() })
@@ -21,29 +28,15 @@ const ingestRoute = createRoute({
     "`Idempotency-Key` is required: a retry answers the first batch (`Idempotent-Replayed: true`).",
   security: BearerSecurity,
   request: {
-    headers: z.object({
-      "idempotency-key": z
-        .string()
-        .min(1)
-        .max(255)
-        .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces"),
-    }),
-    body: {
-      required: true,
-      content: {
-        // A plain OpenAPI schema: a zod body would make the validator buffer the upload.
-        "multipart/form-data": {
-          schema: {
-            type: "object",
-            required: ["results"],
-            properties: {
-              results: { type: "string", description: "JSON, the IngestResults schema" },
-              images: { type: "array", items: { type: "string", format: "binary" } },
-            },
-          },
-        },
+    headers: z.object({ "idempotency-key": IdempotencyKey }),
+    body: multipartBody({
+      type: "object",
+      required: ["results"],
+      properties: {
+        results: { type: "string", description: "JSON, the IngestResults schema" },
+        images: { type: "array", items: { type: "string", format: "binary" } },
       },
-    },
+    }),
   },
   responses: {
     201: {
@@ -64,24 +57,13 @@ export function resultsIngestRoutes(deps: RouteDeps) {
   const app = createRouter();
   app.openapi(ingestRoute, async (c) => {
     const key = c.req.valid("header")["idempotency-key"];
-    try {
-      const { batch, replayed } = await ingestResults(
-        { ...deps, logger: c.get("log") },
-        c.req.raw,
-        principalOf(c),
-        key,
-      );
-      deps.metrics.uploads.inc({ outcome: replayed ? "replayed" : "created" });
-      if (replayed) c.header("Idempotent-Replayed", "true");
-      return c.json(
-        { id: batch.id, status: batch.status, total: batch.total, processed: batch.processed },
-        201,
-      );
-    } catch (err) {
-      const status = err instanceof ApiError ? err.status : 500;
-      deps.metrics.uploads.inc({ outcome: status < 500 ? "rejected" : "failed" });
-      throw err;
-    }
+    const { batch } = await countUpload(c, deps.metrics.uploads, () =>
+      ingestResults({ ...deps, logger: c.get("log") }, c.req.raw, principalOf(c), key),
+    );
+    return c.json(
+      { id: batch.id, status: batch.status, total: batch.total, processed: batch.processed },
+      201,
+    );
   });
   return app;
 }
