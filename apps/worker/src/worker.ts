@@ -1,6 +1,7 @@
 import { createDb, pingDb } from "@garbage/db";
 import type { ModelInfo } from "@garbage/inference";
 import { createLogger, type Logger } from "@garbage/log";
+import { startHealthServer } from "@garbage/log/health-server";
 import { type ClassifyJob, createQueue, createRedis, pingRedis, queueDepth } from "@garbage/queue";
 import { redisLossDetector, redisMarkerKey, runSweep } from "@garbage/recovery";
 import { createStore } from "@garbage/storage";
@@ -8,7 +9,6 @@ import { Worker } from "bullmq";
 import type { WorkerConfig } from "./config";
 import { loggedProcessor, onJobFailures } from "./job-log";
 import { createMetrics } from "./metrics";
-import { startMetricsServer } from "./metrics-server";
 import { startModelServing } from "./model-serving";
 import { createModelUpkeep } from "./model-upkeep";
 import { processClassifyJob } from "./process-job";
@@ -69,7 +69,7 @@ export async function startWorker(
   });
   onJobFailures(worker, { log, metrics, db, signal: stopRetrying.signal, maxRepairs: config.MAX_REPAIRS });
 
-  const server = await startMetricsServer({
+  const server = await startHealthServer({
     port: config.METRICS_PORT,
     host: config.METRICS_HOST,
     registry: metrics.registry,

@@ -1,9 +1,10 @@
 import path from "node:path";
 import { resolveModel } from "@garbage/inference";
 import { createLogger, type Logger } from "@garbage/log";
+import { startHealthServer } from "@garbage/log/health-server";
 import { type AgentConfig, AgentUsageError, agentHelp, parseAgentArgs } from "./config";
 import { LocalClassifier } from "./local";
-import { createAgentMetrics, startHealthServer } from "./metrics";
+import { createAgentMetrics } from "./metrics";
 import { MqttSource } from "./mqtt-source";
 import { Sender } from "./sender";
 import { Spool } from "./spool";

@@ -1,5 +1,3 @@
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { Spool } from "./spool";
 
@@ -87,51 +85,5 @@ export function createAgentMetrics(spool: () => Spool | undefined): AgentMetrics
       help: "1 while the spool refuses new images (size or free-disk limit)",
       registers,
     }),
-  };
-}
-
-export interface Health {
-  ok: boolean;
-  [detail: string]: unknown;
-}
-
-/** GET /metrics, /healthz (the process works) and /readyz (the last send reached the API). */
-export async function startHealthServer(opts: {
-  port: number;
-  host: string;
-  registry: Registry;
-  live: () => Health;
-  ready: () => Health;
-}): Promise<{ port: number; close: () => Promise<void> }> {
-  const server = createServer((req, res) => {
-    const url = req.url?.split("?")[0];
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { "content-type": type });
-      res.end(body);
-    };
-    if (url === "/metrics") {
-      opts.registry.metrics().then(
-        (body) => send(200, opts.registry.contentType, body),
-        (err: Error) => send(500, "text/plain", `${err.message}\n`),
-      );
-      return;
-    }
-    const probe = url === "/healthz" ? opts.live : url === "/readyz" ? opts.ready : undefined;
-    if (!probe) return send(404, "text/plain", "not found\n");
-    const health = probe();
-    send(health.ok ? 200 : 503, "application/json", `${JSON.stringify(health)}\n`);
-  });
-  server.keepAliveTimeout = 1_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
   };
 }

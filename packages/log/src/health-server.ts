@@ -1,31 +1,39 @@
+/**
+ * @garbage/log/health-server: the small HTTP server a process without an API of its own (worker, agent)
+ * answers Prometheus scrapes and health probes on. Here beside the log format because both are how an
+ * operator watches a service, and both the worker and the agent depend on this package already.
+ */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Registry } from "prom-client";
 
 export interface Health {
   ok: boolean;
   [detail: string]: unknown;
 }
 
-export interface MetricsServerOptions {
+export interface HealthServerOptions {
   port: number;
   host: string;
-  registry: Registry;
+  /** A prom-client Registry (only what the server reads of it, so this package needs no prom-client). */
+  registry: { contentType: string; metrics(): Promise<string> };
   /** Refreshes scrape-time gauges (queue depth); its failure must not fail the scrape. */
   beforeScrape?: () => Promise<void>;
   /** Liveness: is this process still doing its job (restart it when not). */
-  live: () => Promise<Health>;
-  /** Readiness: model loaded and dependencies reachable. */
-  ready: () => Promise<Health>;
+  live: () => Health | Promise<Health>;
+  /** Readiness: can it do its job now (dependencies reachable). */
+  ready: () => Health | Promise<Health>;
 }
 
-export interface MetricsServer {
+export interface HealthServer {
   port: number;
   close: () => Promise<void>;
 }
 
-/** GET /metrics (Prometheus text format), GET /healthz and GET /readyz (200, or 503 with the reason). */
-export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
+/**
+ * GET /metrics (Prometheus text format), GET /healthz and GET /readyz (200, or 503 with the reason, as JSON);
+ * 405 for other methods, 404 for other paths, 500 with the message when a probe or the scrape throws.
+ */
+export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
   const server = createServer((req, res) => {
     const url = req.url?.split("?")[0];
     const reply = async () => {
@@ -47,7 +55,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
     };
     reply().catch((err: unknown) => send(500, "text/plain", `${err instanceof Error ? err.message : err}\n`));
   });
-  // A scrape must never keep a shutting-down worker alive.
+  // A scrape must never keep a shutting-down process alive.
   server.keepAliveTimeout = 1_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
