@@ -194,6 +194,8 @@ def main():
     site = (sf, torch.tensor(vy), torch.tensor(vo))
     replay = (rf, ry, None)
     plain_idx = torch.arange(0, len(views), a.views)
+    # The model still holds the served weights: what the site gets today, on the same cached features.
+    base_logits, _ = predict(model, sf[plain_idx.to(sf.device)], amp)
     steps = a.steps or int(min(a.max_steps, max(a.min_steps, a.epochs * len(views) / a.site_batch)))
 
     oof_logits = np.zeros((len(site_files), len(classes)), np.float32)
@@ -212,8 +214,6 @@ def main():
     state = train_head(model, base_state, site, replay, a, steps, a.seed, amp)
     model.load_state_dict(state)
     log(f"trained {steps} steps on every site photo")
-    base_model = load_served(a.base, len(classes)).to(DEVICE)
-    base_logits, _ = predict(base_model, sf[plain_idx.to(sf.device)], amp)
     _, site_emb = predict(model, sf[plain_idx.to(sf.device)], amp)
     replay_logits, replay_emb = predict(model, rf, amp)
 
